@@ -1,0 +1,23 @@
+//! alertkit's tower layers, and the fan-out publisher.
+//!
+//! | Layer | Wraps | Does |
+//! |---|---|---|
+//! | [`ClassificationCacheLayer`] | a classifier service | answers from any [`Cache`](crate::Cache), fills it on a miss |
+//! | [`FallbackLayer`] | any service | a secondary service answers when the primary fails |
+//! | [`FilterLayer`] | a publisher service | skips notifications by severity, matchers, confidence |
+//! | [`InstrumentLayer`] | any service | metrics and a tracing span per call |
+//!
+//! [`FanOut`] sends one notification to many targets; [`DirectHandoff`]
+//! publishes through a `FanOut` without an outbox.
+
+mod cache;
+mod fallback;
+mod fanout;
+mod filter;
+mod instrument;
+
+pub use cache::{ClassificationCache, ClassificationCacheLayer, classification_cache_key};
+pub use fallback::{Fallback, FallbackLayer};
+pub use fanout::{DirectHandoff, FanOut, TargetResult};
+pub use filter::{Filter, FilterLayer, PublishFilter};
+pub use instrument::{Instrument, InstrumentLayer};

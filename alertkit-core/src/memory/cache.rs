@@ -1,0 +1,138 @@
+//! [`MemoryCache`]: a TTL- and size-bounded in-process [`Cache`].
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::{Duration, Instant};
+
+use async_trait::async_trait;
+use bytes::Bytes;
+use moka::notification::RemovalCause;
+
+use crate::{Cache, CacheError, CacheStats};
+
+#[derive(Clone)]
+struct Entry {
+    value: Bytes,
+    ttl: Duration,
+}
+
+struct PerEntryTtl;
+
+impl moka::Expiry<Arc<str>, Entry> for PerEntryTtl {
+    fn expire_after_create(&self, _key: &Arc<str>, value: &Entry, _now: Instant) -> Option<Duration> {
+        Some(value.ttl)
+    }
+
+    fn expire_after_update(
+        &self,
+        _key: &Arc<str>,
+        value: &Entry,
+        _now: Instant,
+        _current: Option<Duration>,
+    ) -> Option<Duration> {
+        Some(value.ttl)
+    }
+}
+
+#[derive(Debug, Default)]
+struct Counters {
+    hits: AtomicU64,
+    misses: AtomicU64,
+    evictions: AtomicU64,
+}
+
+/// An in-process cache (moka) bounded by total size in bytes, with a TTL per entry.
+///
+/// Entries are weighed as key length + value length; when the bound is
+/// exceeded the least useful entries (TinyLFU) are evicted and counted.
+///
+/// ```
+/// # tokio::runtime::Builder::new_current_thread().build().unwrap().block_on(async {
+/// use std::time::Duration;
+/// use alertkit_core::{Cache, memory::MemoryCache};
+///
+/// let cache = MemoryCache::new(64 * 1024 * 1024);
+/// cache.set("k", "v".into(), Duration::from_secs(60)).await.unwrap();
+/// assert_eq!(cache.get("k").await.unwrap().as_deref(), Some(&b"v"[..]));
+/// assert_eq!(cache.stats().hits, 1);
+/// # });
+/// ```
+#[derive(Clone)]
+pub struct MemoryCache {
+    inner: moka::sync::Cache<Arc<str>, Entry>,
+    counters: Arc<Counters>,
+}
+
+impl std::fmt::Debug for MemoryCache {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("MemoryCache")
+            .field("entries", &self.inner.entry_count())
+            .field("weighted_size", &self.inner.weighted_size())
+            .finish()
+    }
+}
+
+impl MemoryCache {
+    /// A cache holding at most `max_bytes` of keys and values.
+    pub fn new(max_bytes: u64) -> Self {
+        let counters = Arc::new(Counters::default());
+        let evictions = Arc::clone(&counters);
+        let inner = moka::sync::Cache::builder()
+            .max_capacity(max_bytes)
+            .weigher(|k: &Arc<str>, v: &Entry| {
+                u32::try_from(k.len().saturating_add(v.value.len())).unwrap_or(u32::MAX)
+            })
+            .expire_after(PerEntryTtl)
+            .eviction_listener(move |_k, _v, cause| {
+                if cause == RemovalCause::Size {
+                    evictions.evictions.fetch_add(1, Ordering::Relaxed);
+                }
+            })
+            .build();
+        Self { inner, counters }
+    }
+
+    /// Applies pending evictions and expiries now (they otherwise happen in
+    /// small steps during other operations); useful before reading `stats`.
+    pub fn run_pending_tasks(&self) {
+        self.inner.run_pending_tasks();
+    }
+}
+
+#[async_trait]
+impl Cache for MemoryCache {
+    async fn get(&self, key: &str) -> Result<Option<Bytes>, CacheError> {
+        let value = self.inner.get(key).map(|e| e.value);
+        let counter = if value.is_some() {
+            &self.counters.hits
+        } else {
+            &self.counters.misses
+        };
+        counter.fetch_add(1, Ordering::Relaxed);
+        Ok(value)
+    }
+
+    async fn set(&self, key: &str, value: Bytes, ttl: Duration) -> Result<(), CacheError> {
+        if ttl.is_zero() {
+            self.inner.invalidate(key);
+        } else {
+            self.inner.insert(Arc::from(key), Entry { value, ttl });
+        }
+        Ok(())
+    }
+
+    async fn delete(&self, key: &str) -> Result<(), CacheError> {
+        self.inner.invalidate(key);
+        Ok(())
+    }
+
+    fn stats(&self) -> CacheStats {
+        CacheStats {
+            hits: self.counters.hits.load(Ordering::Relaxed),
+            misses: self.counters.misses.load(Ordering::Relaxed),
+            evictions: self.counters.evictions.load(Ordering::Relaxed),
+            errors: 0,
+            entries: self.inner.entry_count(),
+        }
+    }
+}

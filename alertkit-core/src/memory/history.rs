@@ -1,0 +1,294 @@
+//! [`MemoryHistoryStore`]: a bounded in-process [`HistoryStore`].
+
+use std::collections::{BTreeSet, HashMap, VecDeque};
+use std::ops::Bound;
+use std::sync::{Arc, RwLock};
+
+use async_trait::async_trait;
+use time::OffsetDateTime;
+
+use super::lock;
+use crate::traits::{Cursor, HistoryPage};
+use crate::{
+    AlertRecord, Classification, EventKind, Fingerprint, HistoryEvent, HistoryQuery,
+    HistoryStore, Receipt, RecordOutcome, StateKey, Status, StoreError,
+};
+
+/// Bounds of a [`MemoryHistoryStore`].
+#[derive(Debug, Clone, Copy)]
+pub struct MemoryHistoryConfig {
+    /// Alerts kept; beyond it the least recently changed resolved alert
+    /// (else the least recently changed alert) is forgotten.
+    pub max_alerts: usize,
+    /// Timeline entries kept per alert (oldest dropped first).
+    pub max_events_per_alert: usize,
+    /// Page size when a query asks for 0.
+    pub default_page_size: usize,
+    /// Largest page served.
+    pub max_page_size: usize,
+}
+
+impl Default for MemoryHistoryConfig {
+    fn default() -> Self {
+        Self {
+            max_alerts: 100_000,
+            max_events_per_alert: 256,
+            default_page_size: 100,
+            max_page_size: 1_000,
+        }
+    }
+}
+
+/// History kept in memory, bounded by [`MemoryHistoryConfig`].
+///
+/// Real and complete (it passes the `HistoryStore` conformance suite) but not
+/// durable: a restart forgets everything. Use it for tests, simulation and
+/// embedding; the SQLite and Postgres stores of `alertkit-store` are durable.
+///
+/// ```
+/// # tokio_test_block_on(async {
+/// use alertkit_core::{Alert, HistoryStore, LabelSet, Receipt, EventKind};
+/// use alertkit_core::memory::MemoryHistoryStore;
+/// use time::OffsetDateTime;
+///
+/// let store = MemoryHistoryStore::default();
+/// let alert = Alert::firing(LabelSet::from_pairs([("alertname", "Up")]), OffsetDateTime::UNIX_EPOCH);
+/// let receipt = Receipt { alert, received_at: OffsetDateTime::now_utc() };
+/// let first = store.record(&[receipt.clone()]).await.unwrap();
+/// assert_eq!(first.changes, [Some(EventKind::Firing)]);
+/// let again = store.record(&[receipt]).await.unwrap();
+/// assert_eq!(again.changes, [None]);
+/// # });
+/// # fn tokio_test_block_on<F: std::future::Future>(f: F) -> F::Output {
+/// #     tokio::runtime::Builder::new_current_thread().build().unwrap().block_on(f)
+/// # }
+/// ```
+#[derive(Debug, Default)]
+pub struct MemoryHistoryStore {
+    config: MemoryHistoryConfig,
+    state: RwLock<State>,
+}
+
+#[derive(Debug, Default)]
+struct State {
+    alerts: HashMap<Fingerprint, Entry>,
+    /// `(last_changed nanos, fingerprint)` of every alert, for pages and eviction.
+    order: BTreeSet<(i128, Fingerprint)>,
+}
+
+#[derive(Debug)]
+struct Entry {
+    record: AlertRecord,
+    events: VecDeque<HistoryEvent>,
+}
+
+impl MemoryHistoryStore {
+    /// An empty store with `config`.
+    pub fn new(config: MemoryHistoryConfig) -> Self {
+        Self {
+            config,
+            state: RwLock::default(),
+        }
+    }
+
+    /// Number of alerts held.
+    pub fn len(&self) -> usize {
+        lock::read(&self.state).alerts.len()
+    }
+
+    /// Whether the store holds no alerts.
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+}
+
+impl State {
+    fn apply(&mut self, r: &Receipt, config: &MemoryHistoryConfig) -> Option<EventKind> {
+        let a = &r.alert;
+        let fp = a.fingerprint();
+        let Some(entry) = self.alerts.get_mut(&fp) else {
+            let kind = match a.status {
+                Status::Firing => EventKind::Firing,
+                Status::Resolved => EventKind::Resolved,
+            };
+            let record = AlertRecord {
+                fingerprint: fp,
+                labels: a.labels.clone(),
+                annotations: a.annotations.clone(),
+                status: a.status,
+                starts_at: a.starts_at,
+                ends_at: a.ends_at,
+                first_seen: r.received_at,
+                last_seen: r.received_at,
+                last_changed: r.received_at,
+                fire_count: 1,
+                transitions: 0,
+                classification: None,
+                generator_url: Arc::clone(&a.generator_url),
+            };
+            self.order.insert((r.received_at.unix_timestamp_nanos(), fp));
+            let events = VecDeque::from([HistoryEvent::from_receipt(kind, r)]);
+            self.alerts.insert(fp, Entry { record, events });
+            self.evict(config.max_alerts);
+            return Some(kind);
+        };
+        let cur = &mut entry.record;
+        cur.last_seen = cur.last_seen.max(r.received_at);
+        let new_instance = a.starts_at > cur.starts_at;
+        let kind = if new_instance {
+            cur.fire_count = cur.fire_count.saturating_add(1);
+            match a.status {
+                Status::Firing => EventKind::Refired,
+                Status::Resolved => EventKind::Resolved,
+            }
+        } else if a.starts_at < cur.starts_at {
+            return None;
+        } else {
+            match (cur.status, a.status) {
+                (Status::Firing, Status::Resolved) => EventKind::Resolved,
+                (Status::Firing, Status::Firing) if cur.annotations != a.annotations => {
+                    EventKind::AnnotationsChanged
+                }
+                _ => return None,
+            }
+        };
+        if cur.status != a.status {
+            cur.transitions = cur.transitions.saturating_add(1);
+        }
+        let old_key = (cur.last_changed.unix_timestamp_nanos(), fp);
+        cur.status = a.status;
+        cur.starts_at = a.starts_at;
+        cur.ends_at = a.ends_at;
+        cur.annotations = a.annotations.clone();
+        cur.generator_url = Arc::clone(&a.generator_url);
+        cur.last_changed = cur.last_changed.max(r.received_at);
+        if new_instance {
+            // A new instance has not been classified yet.
+            cur.classification = None;
+        }
+        let new_key = (cur.last_changed.unix_timestamp_nanos(), fp);
+        entry.events.push_back(HistoryEvent::from_receipt(kind, r));
+        while entry.events.len() > config.max_events_per_alert.max(1) {
+            entry.events.pop_front();
+        }
+        if old_key != new_key {
+            self.order.remove(&old_key);
+            self.order.insert(new_key);
+        }
+        Some(kind)
+    }
+
+    fn evict(&mut self, max_alerts: usize) {
+        while self.alerts.len() > max_alerts.max(1) {
+            let victim = self
+                .order
+                .iter()
+                .find(|(_, fp)| {
+                    self.alerts
+                        .get(fp)
+                        .is_some_and(|e| e.record.status == Status::Resolved)
+                })
+                .or_else(|| self.order.first())
+                .copied();
+            let Some(key) = victim else { return };
+            self.order.remove(&key);
+            self.alerts.remove(&key.1);
+        }
+    }
+}
+
+#[async_trait]
+impl HistoryStore for MemoryHistoryStore {
+    async fn record(&self, receipts: &[Receipt]) -> Result<RecordOutcome, StoreError> {
+        let mut state = lock::write(&self.state);
+        let changes = receipts
+            .iter()
+            .map(|r| state.apply(r, &self.config))
+            .collect();
+        Ok(RecordOutcome { changes })
+    }
+
+    async fn attach_classifications(
+        &self,
+        items: &[(StateKey, Arc<Classification>)],
+        at: OffsetDateTime,
+    ) -> Result<Vec<bool>, StoreError> {
+        let mut state = lock::write(&self.state);
+        let max_events = self.config.max_events_per_alert.max(1);
+        Ok(items
+            .iter()
+            .map(|(key, classification)| {
+                let Some(entry) = state.alerts.get_mut(&key.fingerprint) else {
+                    return false;
+                };
+                let rec = &mut entry.record;
+                if rec.starts_at.unix_timestamp_nanos() != key.starts_at {
+                    return false;
+                }
+                rec.classification = Some(Arc::clone(classification));
+                entry.events.push_back(HistoryEvent {
+                    fingerprint: key.fingerprint,
+                    kind: EventKind::Classified,
+                    at,
+                    status: rec.status,
+                    starts_at: rec.starts_at,
+                    ends_at: rec.ends_at,
+                    annotations: None,
+                    classification: Some(Arc::clone(classification)),
+                });
+                while entry.events.len() > max_events {
+                    entry.events.pop_front();
+                }
+                true
+            })
+            .collect())
+    }
+
+    async fn get(&self, fingerprint: Fingerprint) -> Result<Option<AlertRecord>, StoreError> {
+        Ok(lock::read(&self.state)
+            .alerts
+            .get(&fingerprint)
+            .map(|e| e.record.clone()))
+    }
+
+    async fn timeline(&self, fingerprint: Fingerprint) -> Result<Vec<HistoryEvent>, StoreError> {
+        Ok(lock::read(&self.state)
+            .alerts
+            .get(&fingerprint)
+            .map(|e| e.events.iter().cloned().collect())
+            .unwrap_or_default())
+    }
+
+    async fn list(&self, query: &HistoryQuery) -> Result<HistoryPage, StoreError> {
+        let limit = match query.limit {
+            0 => self.config.default_page_size,
+            n => n.min(self.config.max_page_size),
+        }
+        .max(1);
+        let state = lock::read(&self.state);
+        let after = query.after.map(|c| (c.last_changed, c.fingerprint));
+        let keys: Box<dyn Iterator<Item = &(i128, Fingerprint)>> = match (query.oldest_first, after) {
+            (false, Some(c)) => Box::new(state.order.range(..c).rev()),
+            (false, None) => Box::new(state.order.iter().rev()),
+            (true, Some(c)) => Box::new(state.order.range((Bound::Excluded(c), Bound::Unbounded))),
+            (true, None) => Box::new(state.order.iter()),
+        };
+        let mut records = Vec::with_capacity(limit.min(64));
+        let mut more = false;
+        for (_, fp) in keys {
+            let Some(entry) = state.alerts.get(fp) else {
+                continue;
+            };
+            if !query.matches(&entry.record) {
+                continue;
+            }
+            if records.len() == limit {
+                more = true;
+                break;
+            }
+            records.push(entry.record.clone());
+        }
+        let next = if more { records.last().map(Cursor::after) } else { None };
+        Ok(HistoryPage { records, next })
+    }
+}

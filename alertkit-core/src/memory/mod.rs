@@ -1,0 +1,14 @@
+//! In-memory implementations: real, bounded, not durable.
+//!
+//! - [`MemoryHistoryStore`]: a [`HistoryStore`](crate::HistoryStore) bounded in alerts and events per alert.
+//! - [`MemoryCache`]: a [`Cache`](crate::Cache) bounded in bytes, with a TTL per entry.
+//! - [`RecordingPublisher`]: a [`Publisher`](crate::Publisher) that keeps the last N notifications.
+
+mod cache;
+mod history;
+pub(crate) mod lock;
+mod recording;
+
+pub use cache::MemoryCache;
+pub use history::{MemoryHistoryConfig, MemoryHistoryStore};
+pub use recording::RecordingPublisher;

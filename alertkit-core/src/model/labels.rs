@@ -1,0 +1,403 @@
+//! Ordered, immutable, cheaply cloned string maps: [`LabelSet`] and [`Annotations`].
+
+use std::fmt;
+use std::sync::Arc;
+
+use serde::de::{Deserialize, Deserializer, Error as _, MapAccess, Visitor};
+use serde::ser::{Serialize, SerializeMap, Serializer};
+
+use super::fingerprint::Fingerprint;
+
+/// One `name → value` entry of a [`LabelSet`] or [`Annotations`].
+pub type Pair = (Box<str>, Box<str>);
+
+/// Sorted, de-duplicated pairs shared behind one `Arc`.
+///
+/// Cloning is a reference-count increment; lookups are binary searches.
+#[derive(Clone, PartialEq, Eq, Hash)]
+struct Pairs(Arc<[Pair]>);
+
+impl Pairs {
+    /// Sorts by name (bytewise, like Go's `sort.Strings`) and keeps the last
+    /// value given for a repeated name, like Go's JSON decoder.
+    fn build(mut pairs: Vec<Pair>, drop_empty_values: bool) -> Self {
+        if drop_empty_values {
+            pairs.retain(|(_, v)| !v.is_empty());
+        }
+        // Stable sort keeps input order among equal names, so the last one wins below.
+        pairs.sort_by(|a, b| a.0.as_bytes().cmp(b.0.as_bytes()));
+        let mut out: Vec<Pair> = Vec::with_capacity(pairs.len());
+        for pair in pairs {
+            match out.last_mut() {
+                Some(last) if last.0 == pair.0 => *last = pair,
+                _ => out.push(pair),
+            }
+        }
+        Self(out.into())
+    }
+
+    fn get(&self, name: &str) -> Option<&str> {
+        self.0
+            .binary_search_by(|(k, _)| k.as_bytes().cmp(name.as_bytes()))
+            .ok()
+            .map(|i| &*self.0[i].1)
+    }
+
+    fn iter(&self) -> impl ExactSizeIterator<Item = (&str, &str)> + '_ {
+        self.0.iter().map(|(k, v)| (&**k, &**v))
+    }
+}
+
+impl Default for Pairs {
+    fn default() -> Self {
+        Self(Arc::from(Vec::new()))
+    }
+}
+
+/// Alert labels: the identity of an alert.
+///
+/// A `LabelSet` is sorted by name, never holds an empty value (Prometheus and
+/// Alertmanager treat `foo=""` as "no label `foo`"), and carries its
+/// [`Fingerprint`], computed once when the set is built. Cloning is an `Arc`
+/// increment, so the set can travel through every stage of the pipeline.
+///
+/// ```
+/// use alertkit_core::LabelSet;
+///
+/// let labels = LabelSet::from_pairs([("severity", "critical"), ("alertname", "HighLatency"), ("service", "db")]);
+/// assert_eq!(labels.get("service"), Some("db"));
+/// assert_eq!(labels.fingerprint().to_string(), "52abb4dd02d696b5");
+/// let names: Vec<&str> = labels.iter().map(|(name, _)| name).collect();
+/// assert_eq!(names, ["alertname", "service", "severity"]);
+/// ```
+#[derive(Clone)]
+pub struct LabelSet {
+    pairs: Pairs,
+    fingerprint: Fingerprint,
+}
+
+impl LabelSet {
+    /// Builds a set from `(name, value)` pairs in any order.
+    ///
+    /// Empty values are dropped and, for a repeated name, the last value wins.
+    pub fn from_pairs<I, K, V>(pairs: I) -> Self
+    where
+        I: IntoIterator<Item = (K, V)>,
+        K: Into<Box<str>>,
+        V: Into<Box<str>>,
+    {
+        Self::from_vec(
+            pairs
+                .into_iter()
+                .map(|(k, v)| (k.into(), v.into()))
+                .collect(),
+        )
+    }
+
+    /// Builds a set from owned pairs without copying the strings.
+    pub fn from_vec(pairs: Vec<Pair>) -> Self {
+        let pairs = Pairs::build(pairs, true);
+        let fingerprint = Fingerprint::of_sorted(pairs.iter());
+        Self { pairs, fingerprint }
+    }
+
+    /// The value of label `name`, if present.
+    pub fn get(&self, name: &str) -> Option<&str> {
+        self.pairs.get(name)
+    }
+
+    /// Whether label `name` is present.
+    pub fn contains(&self, name: &str) -> bool {
+        self.get(name).is_some()
+    }
+
+    /// The Alertmanager/Prometheus fingerprint of these labels.
+    pub fn fingerprint(&self) -> Fingerprint {
+        self.fingerprint
+    }
+
+    /// Pairs in name order.
+    pub fn iter(&self) -> impl ExactSizeIterator<Item = (&str, &str)> + '_ {
+        self.pairs.iter()
+    }
+
+    /// Number of labels.
+    pub fn len(&self) -> usize {
+        self.pairs.0.len()
+    }
+
+    /// Whether there are no labels.
+    pub fn is_empty(&self) -> bool {
+        self.pairs.0.is_empty()
+    }
+
+    /// The labels both sets share with equal values (Alertmanager's `commonLabels`).
+    pub fn intersection(&self, other: &LabelSet) -> LabelSet {
+        Self::from_vec(
+            self.pairs
+                .0
+                .iter()
+                .filter(|(k, v)| other.get(k) == Some(&**v))
+                .cloned()
+                .collect(),
+        )
+    }
+}
+
+impl Default for LabelSet {
+    fn default() -> Self {
+        Self::from_vec(Vec::new())
+    }
+}
+
+impl PartialEq for LabelSet {
+    fn eq(&self, other: &Self) -> bool {
+        self.fingerprint == other.fingerprint && self.pairs == other.pairs
+    }
+}
+
+impl Eq for LabelSet {}
+
+impl std::hash::Hash for LabelSet {
+    fn hash<H: std::hash::Hasher>(&self, state: &mut H) {
+        self.fingerprint.hash(state);
+    }
+}
+
+/// Renders like Prometheus' `LabelSet.String()`: `{a="1", b="2"}`.
+impl fmt::Display for LabelSet {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        fmt_pairs(self.iter(), f)
+    }
+}
+
+impl fmt::Debug for LabelSet {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        fmt_pairs(self.iter(), f)
+    }
+}
+
+impl<K: Into<Box<str>>, V: Into<Box<str>>> FromIterator<(K, V)> for LabelSet {
+    fn from_iter<T: IntoIterator<Item = (K, V)>>(iter: T) -> Self {
+        Self::from_pairs(iter)
+    }
+}
+
+/// Alert annotations: free-form, ordered text such as `summary` and `description`.
+///
+/// Unlike labels, annotations keep empty values and do not take part in the
+/// fingerprint. Cloning is an `Arc` increment.
+#[derive(Clone, Default, PartialEq, Eq, Hash)]
+pub struct Annotations(Pairs);
+
+impl Annotations {
+    /// Builds annotations from `(name, value)` pairs in any order; for a repeated name the last value wins.
+    pub fn from_pairs<I, K, V>(pairs: I) -> Self
+    where
+        I: IntoIterator<Item = (K, V)>,
+        K: Into<Box<str>>,
+        V: Into<Box<str>>,
+    {
+        Self::from_vec(
+            pairs
+                .into_iter()
+                .map(|(k, v)| (k.into(), v.into()))
+                .collect(),
+        )
+    }
+
+    /// Builds annotations from owned pairs without copying the strings.
+    pub fn from_vec(pairs: Vec<Pair>) -> Self {
+        Self(Pairs::build(pairs, false))
+    }
+
+    /// The value of annotation `name`, if present.
+    pub fn get(&self, name: &str) -> Option<&str> {
+        self.0.get(name)
+    }
+
+    /// Pairs in name order.
+    pub fn iter(&self) -> impl ExactSizeIterator<Item = (&str, &str)> + '_ {
+        self.0.iter()
+    }
+
+    /// Number of annotations.
+    pub fn len(&self) -> usize {
+        self.0.0.len()
+    }
+
+    /// Whether there are no annotations.
+    pub fn is_empty(&self) -> bool {
+        self.0.0.is_empty()
+    }
+
+    /// The annotations both sets share with equal values (Alertmanager's `commonAnnotations`).
+    pub fn intersection(&self, other: &Annotations) -> Annotations {
+        Self::from_vec(
+            (self.0)
+                .0
+                .iter()
+                .filter(|(k, v)| other.get(k) == Some(&**v))
+                .cloned()
+                .collect(),
+        )
+    }
+}
+
+impl fmt::Debug for Annotations {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        fmt_pairs(self.iter(), f)
+    }
+}
+
+impl<K: Into<Box<str>>, V: Into<Box<str>>> FromIterator<(K, V)> for Annotations {
+    fn from_iter<T: IntoIterator<Item = (K, V)>>(iter: T) -> Self {
+        Self::from_pairs(iter)
+    }
+}
+
+fn fmt_pairs<'a>(
+    pairs: impl Iterator<Item = (&'a str, &'a str)>,
+    f: &mut fmt::Formatter<'_>,
+) -> fmt::Result {
+    f.write_str("{")?;
+    for (i, (k, v)) in pairs.enumerate() {
+        if i > 0 {
+            f.write_str(", ")?;
+        }
+        write!(f, "{k}={v:?}")?;
+    }
+    f.write_str("}")
+}
+
+// --- serde: a JSON object in name order -------------------------------------
+
+fn serialize_pairs<'a, S: Serializer>(
+    pairs: impl ExactSizeIterator<Item = (&'a str, &'a str)>,
+    serializer: S,
+) -> Result<S::Ok, S::Error> {
+    let mut map = serializer.serialize_map(Some(pairs.len()))?;
+    for (k, v) in pairs {
+        map.serialize_entry(k, v)?;
+    }
+    map.end()
+}
+
+/// Reads a JSON object of strings; `null` reads as empty (Alertmanager never
+/// sends it, other producers do). Empty names are rejected.
+struct PairsVisitor;
+
+impl<'de> Visitor<'de> for PairsVisitor {
+    type Value = Vec<Pair>;
+
+    fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("an object of string values")
+    }
+
+    fn visit_unit<E: serde::de::Error>(self) -> Result<Self::Value, E> {
+        Ok(Vec::new())
+    }
+
+    fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Self::Value, A::Error> {
+        let mut out = Vec::with_capacity(map.size_hint().unwrap_or(8).min(64));
+        while let Some(key) = map.next_key::<Box<str>>()? {
+            if key.is_empty() {
+                return Err(A::Error::custom("empty label name"));
+            }
+            let value = map.next_value::<Box<str>>()?;
+            out.push((key, value));
+        }
+        Ok(out)
+    }
+}
+
+impl Serialize for LabelSet {
+    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        serialize_pairs(self.iter(), serializer)
+    }
+}
+
+impl<'de> Deserialize<'de> for LabelSet {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        deserializer.deserialize_option(OptionPairs).map(Self::from_vec)
+    }
+}
+
+impl Serialize for Annotations {
+    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        serialize_pairs(self.iter(), serializer)
+    }
+}
+
+impl<'de> Deserialize<'de> for Annotations {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        deserializer.deserialize_option(OptionPairs).map(Self::from_vec)
+    }
+}
+
+/// Accepts `null` or an object.
+struct OptionPairs;
+
+impl<'de> Visitor<'de> for OptionPairs {
+    type Value = Vec<Pair>;
+
+    fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        PairsVisitor.expecting(f)
+    }
+
+    fn visit_none<E: serde::de::Error>(self) -> Result<Self::Value, E> {
+        Ok(Vec::new())
+    }
+
+    fn visit_unit<E: serde::de::Error>(self) -> Result<Self::Value, E> {
+        Ok(Vec::new())
+    }
+
+    fn visit_some<D: Deserializer<'de>>(self, deserializer: D) -> Result<Self::Value, D::Error> {
+        deserializer.deserialize_map(PairsVisitor)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn sorted_deduplicated_and_empty_values_dropped() {
+        let set = LabelSet::from_pairs([("b", "1"), ("a", "x"), ("c", ""), ("a", "y")]);
+        let pairs: Vec<_> = set.iter().collect();
+        assert_eq!(pairs, [("a", "y"), ("b", "1")]);
+        assert_eq!(set.get("c"), None);
+        assert_eq!(set, LabelSet::from_pairs([("a", "y"), ("b", "1")]));
+    }
+
+    #[test]
+    fn annotations_keep_empty_values() {
+        let ann = Annotations::from_pairs([("summary", ""), ("description", "d")]);
+        assert_eq!(ann.get("summary"), Some(""));
+        assert_eq!(ann.len(), 2);
+    }
+
+    #[test]
+    fn serde_round_trip_in_name_order() {
+        let set: LabelSet = serde_json::from_str(r#"{"z":"1","a":"2"}"#).unwrap();
+        assert_eq!(serde_json::to_string(&set).unwrap(), r#"{"a":"2","z":"1"}"#);
+        let null: LabelSet = serde_json::from_str("null").unwrap();
+        assert!(null.is_empty());
+        assert!(serde_json::from_str::<LabelSet>(r#"{"":"x"}"#).is_err());
+        assert!(serde_json::from_str::<LabelSet>(r#"{"a":1}"#).is_err());
+    }
+
+    #[test]
+    fn display_is_prometheus_style() {
+        let set = LabelSet::from_pairs([("b", "x\"y"), ("a", "1")]);
+        assert_eq!(set.to_string(), r#"{a="1", b="x\"y"}"#);
+    }
+
+    #[test]
+    fn intersection() {
+        let a = LabelSet::from_pairs([("a", "1"), ("b", "2"), ("c", "3")]);
+        let b = LabelSet::from_pairs([("a", "1"), ("b", "X"), ("c", "3")]);
+        assert_eq!(a.intersection(&b), LabelSet::from_pairs([("a", "1"), ("c", "3")]));
+    }
+}

@@ -1,0 +1,338 @@
+//! The pipeline's stage loops.
+
+use std::collections::HashSet;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use futures_util::StreamExt;
+use time::OffsetDateTime;
+use tokio::sync::{mpsc, watch};
+
+use super::{IngestReceipt, Ingest, Job, PipelineConfig, PipelineError};
+use crate::{
+    AlertSource, Classification, Classifier, Handoff, HistoryStore, Notification, Receipt,
+    StateKey,
+};
+
+/// Capped exponential backoff for retrying transient failures.
+struct Backoff {
+    next: Duration,
+}
+
+impl Backoff {
+    const FIRST: Duration = Duration::from_millis(50);
+    const MAX: Duration = Duration::from_secs(5);
+
+    fn new() -> Self {
+        Self { next: Self::FIRST }
+    }
+
+    async fn wait(&mut self) {
+        tokio::time::sleep(self.next).await;
+        self.next = (self.next * 2).min(Self::MAX);
+    }
+}
+
+// --- record ------------------------------------------------------------------
+
+/// Dedups, records (batched), acknowledges, and forwards changes.
+pub(super) struct Recorder {
+    store: Arc<dyn HistoryStore>,
+    seen: moka::sync::Cache<StateKey, ()>,
+    max_batch: usize,
+    classify_tx: Option<mpsc::Sender<Notification>>,
+    handoff_tx: mpsc::Sender<Notification>,
+}
+
+impl Recorder {
+    pub(super) fn new(
+        store: Arc<dyn HistoryStore>,
+        cfg: &PipelineConfig,
+        classify_tx: Option<mpsc::Sender<Notification>>,
+        handoff_tx: mpsc::Sender<Notification>,
+    ) -> Self {
+        Self {
+            store,
+            seen: moka::sync::Cache::builder()
+                .max_capacity(cfg.dedup_capacity)
+                .time_to_live(cfg.dedup_ttl)
+                .build(),
+            max_batch: cfg.max_record_batch.max(1),
+            classify_tx,
+            handoff_tx,
+        }
+    }
+
+    pub(super) async fn run(self, mut rx: mpsc::Receiver<Job>, mut shutdown: watch::Receiver<bool>) {
+        let mut closing = false;
+        loop {
+            let first = if closing {
+                rx.recv().await
+            } else {
+                tokio::select! {
+                    job = rx.recv() => job,
+                    _ = shutdown.wait_for(|stop| *stop) => {
+                        // Refuse new batches, then drain the queued ones.
+                        closing = true;
+                        rx.close();
+                        continue;
+                    }
+                }
+            };
+            let Some(first) = first else { break };
+            let mut jobs = vec![first];
+            let mut alerts = jobs[0].batch.alerts.len();
+            while alerts < self.max_batch {
+                match rx.try_recv() {
+                    Ok(job) => {
+                        alerts += job.batch.alerts.len();
+                        jobs.push(job);
+                    }
+                    Err(_) => break,
+                }
+            }
+            metrics::gauge!("alertkit_pipeline_queue_depth", "stage" => "record").set(rx.len() as f64);
+            self.record(jobs).await;
+        }
+    }
+
+    async fn record(&self, jobs: Vec<Job>) {
+        let mut receipts = Vec::new();
+        // For each receipt, the job it came from.
+        let mut owners = Vec::new();
+        let mut duplicates = vec![0usize; jobs.len()];
+        let mut batch_keys = HashSet::new();
+        for (j, job) in jobs.iter().enumerate() {
+            for alert in &job.batch.alerts {
+                let key = alert.state_key();
+                if self.seen.contains_key(&key) || !batch_keys.insert(key) {
+                    duplicates[j] += 1;
+                    continue;
+                }
+                receipts.push(Receipt {
+                    alert: alert.clone(),
+                    received_at: job.received_at,
+                });
+                owners.push(j);
+            }
+        }
+        let dup_total: usize = duplicates.iter().sum();
+        metrics::counter!("alertkit_pipeline_duplicates_total").increment(dup_total as u64);
+
+        let outcome = if receipts.is_empty() {
+            Ok(Default::default())
+        } else {
+            let start = Instant::now();
+            let outcome = self.store.record(&receipts).await;
+            metrics::histogram!("alertkit_pipeline_record_duration_seconds")
+                .record(start.elapsed().as_secs_f64());
+            outcome
+        };
+        let outcome = match outcome {
+            Ok(outcome) => outcome,
+            Err(e) => {
+                tracing::warn!(error = %e, alerts = receipts.len(), "history write failed; batches not acknowledged");
+                let e = Arc::new(e);
+                for job in jobs {
+                    let _ = job.reply.send(Err(PipelineError::Store(Arc::clone(&e))));
+                }
+                return;
+            }
+        };
+
+        let mut changed = vec![0usize; jobs.len()];
+        let mut notifications = Vec::new();
+        for ((receipt, &j), change) in receipts.into_iter().zip(&owners).zip(outcome.changes) {
+            self.seen.insert(receipt.alert.state_key(), ());
+            let Some(kind) = change else { continue };
+            changed[j] += 1;
+            metrics::counter!("alertkit_pipeline_changes_total", "kind" => kind.as_str()).increment(1);
+            if kind.is_notifiable() {
+                let mut n =
+                    Notification::new(receipt.alert, kind, Arc::clone(&jobs[j].batch.origin));
+                n.received_at = receipt.received_at;
+                notifications.push(n);
+            }
+        }
+        // Committed: acknowledge before anything slow happens.
+        for (j, job) in jobs.into_iter().enumerate() {
+            let _ = job.reply.send(Ok(IngestReceipt {
+                received: job.batch.alerts.len(),
+                duplicates: duplicates[j],
+                changed: changed[j],
+            }));
+        }
+        for n in notifications {
+            self.forward(n).await;
+        }
+    }
+
+    async fn forward(&self, n: Notification) {
+        let n = match &self.classify_tx {
+            Some(tx) => match tx.try_send(n) {
+                Ok(()) => return,
+                Err(mpsc::error::TrySendError::Full(n)) => {
+                    metrics::counter!("alertkit_pipeline_classifications_total", "outcome" => "skipped_overload").increment(1);
+                    n
+                }
+                Err(mpsc::error::TrySendError::Closed(n)) => n,
+            },
+            None => n,
+        };
+        if self.handoff_tx.send(n).await.is_err() {
+            tracing::error!("hand-off stage is gone; notification dropped");
+        }
+    }
+}
+
+// --- classify ----------------------------------------------------------------
+
+/// Classifies with bounded concurrency and a bounded wait; always forwards.
+pub(super) async fn classify(
+    classifier: Arc<dyn Classifier>,
+    rx: mpsc::Receiver<Notification>,
+    handoff_tx: mpsc::Sender<Notification>,
+    concurrency: usize,
+    timeout: Duration,
+) {
+    let notifications = futures_util::stream::unfold(rx, |mut rx| async move {
+        rx.recv().await.map(|n| (n, rx))
+    });
+    let classified = notifications
+        .map(|n| {
+            let classifier = Arc::clone(&classifier);
+            async move {
+                let start = Instant::now();
+                let result = tokio::time::timeout(timeout, classifier.classify(&n.alert)).await;
+                metrics::histogram!("alertkit_pipeline_classify_duration_seconds")
+                    .record(start.elapsed().as_secs_f64());
+                match result {
+                    Ok(Ok(c)) => {
+                        metrics::counter!("alertkit_pipeline_classifications_total", "outcome" => "ok").increment(1);
+                        n.with_classification(Arc::new(c))
+                    }
+                    Ok(Err(e)) => {
+                        metrics::counter!("alertkit_pipeline_classifications_total", "outcome" => "error").increment(1);
+                        tracing::debug!(fingerprint = %n.alert.fingerprint(), error = %e, "classification failed; publishing without");
+                        n
+                    }
+                    Err(_) => {
+                        metrics::counter!("alertkit_pipeline_classifications_total", "outcome" => "timeout").increment(1);
+                        n
+                    }
+                }
+            }
+        })
+        .buffer_unordered(concurrency);
+    let mut classified = std::pin::pin!(classified);
+    while let Some(n) = classified.next().await {
+        if handoff_tx.send(n).await.is_err() {
+            tracing::error!("hand-off stage is gone; notification dropped");
+        }
+    }
+}
+
+// --- hand off ------------------------------------------------------------------
+
+/// Attaches classifications to history and hands notifications off, in batches,
+/// retrying transient failures.
+pub(super) async fn hand_off(
+    store: Arc<dyn HistoryStore>,
+    handoff: Arc<dyn Handoff>,
+    mut rx: mpsc::Receiver<Notification>,
+    max_batch: usize,
+    shutdown: watch::Receiver<bool>,
+) {
+    let mut batch = Vec::with_capacity(max_batch);
+    while rx.recv_many(&mut batch, max_batch).await > 0 {
+        metrics::gauge!("alertkit_pipeline_queue_depth", "stage" => "handoff").set(rx.len() as f64);
+        let now = OffsetDateTime::now_utc();
+        let classified: Vec<(StateKey, Arc<Classification>)> = batch
+            .iter()
+            .filter_map(|n| {
+                n.classification
+                    .as_ref()
+                    .map(|c| (n.alert.state_key(), Arc::clone(c)))
+            })
+            .collect();
+        if !classified.is_empty() {
+            if let Err(e) = store.attach_classifications(&classified, now).await {
+                // The verdict travels with the notification anyway; history misses it.
+                tracing::warn!(error = %e, "could not attach classifications to history");
+            }
+        }
+        let notifications = std::mem::take(&mut batch);
+        let count = notifications.len();
+        let mut backoff = Backoff::new();
+        let mut attempts = 0u32;
+        loop {
+            attempts += 1;
+            match handoff.hand_off(notifications.clone()).await {
+                Ok(()) => {
+                    metrics::counter!("alertkit_pipeline_handoff_total", "outcome" => "ok").increment(count as u64);
+                    let done = OffsetDateTime::now_utc();
+                    for n in &notifications {
+                        metrics::histogram!("alert_history_business_alert_processing_duration_seconds")
+                            .record((done - n.received_at).as_seconds_f64().max(0.0));
+                    }
+                    break;
+                }
+                Err(e) if e.is_transient() && !(*shutdown.borrow() && attempts >= 3) => {
+                    tracing::warn!(error = %e, attempts, "hand-off failed; retrying");
+                    backoff.wait().await;
+                }
+                Err(e) => {
+                    tracing::error!(error = %e, notifications = count, "hand-off failed for good; notifications dropped");
+                    metrics::counter!("alertkit_pipeline_handoff_total", "outcome" => "dropped").increment(count as u64);
+                    break;
+                }
+            }
+        }
+    }
+}
+
+// --- pull sources ------------------------------------------------------------
+
+/// Feeds a pull-based source into the pipeline until it ends or shutdown.
+pub(super) async fn pull<S: AlertSource>(
+    mut source: S,
+    ingest: Ingest,
+    mut shutdown: watch::Receiver<bool>,
+) {
+    let mut backoff = Backoff::new();
+    loop {
+        let next = tokio::select! {
+            next = source.next_batch() => next,
+            _ = shutdown.wait_for(|stop| *stop) => return,
+        };
+        let batch = match next {
+            Ok(Some(batch)) => batch,
+            Ok(None) => return,
+            Err(e) if e.is_transient() => {
+                tracing::warn!(source = source.name(), error = %e, "source unavailable; retrying");
+                backoff.wait().await;
+                continue;
+            }
+            Err(e) => {
+                tracing::warn!(source = source.name(), error = %e, "skipping invalid batch");
+                continue;
+            }
+        };
+        loop {
+            match ingest.submit(batch.clone()).await {
+                Ok(_) => {
+                    backoff = Backoff::new();
+                    if let Err(e) = source.commit().await {
+                        tracing::warn!(source = source.name(), error = %e, "could not commit upstream");
+                    }
+                    break;
+                }
+                Err(PipelineError::ShuttingDown) => return,
+                Err(e) => {
+                    tracing::warn!(source = source.name(), error = %e, "batch not recorded; retrying");
+                    backoff.wait().await;
+                }
+            }
+        }
+    }
+}

@@ -1,0 +1,33 @@
+//! The five traits, their data types and their tower adapters.
+//!
+//! | Trait | Role | tower adapter |
+//! |---|---|---|
+//! | [`AlertSource`] | pulls batches of alerts from somewhere | [`SourceService`] |
+//! | [`Classifier`] | decides severity and category | [`ClassifierService`] / [`ServiceClassifier`] |
+//! | [`HistoryStore`] | durable, queryable history | [`RecordService`] |
+//! | [`Cache`] | byte cache with TTLs | [`CacheService`] |
+//! | [`Publisher`] | delivers to one target | [`PublisherService`] / [`ServicePublisher`] |
+//!
+//! All are `async` through `async_trait`, object safe (`Arc<dyn Publisher>`
+//! lists chosen at runtime work) and `Send + Sync + 'static`.
+
+mod cache;
+mod classify;
+mod history;
+mod publish;
+mod source;
+
+pub use cache::{Cache, CacheRequest, CacheService, CacheStats};
+pub use classify::{Classifier, ClassifierService, ServiceClassifier};
+pub use history::{
+    AlertRecord, Cursor, EventKind, HistoryEvent, HistoryPage, HistoryQuery, HistoryStore,
+    Receipt, RecordOutcome, RecordService,
+};
+pub use publish::{
+    Handoff, Notification, Origin, PublishOutcome, PublishReceipt, Publisher, PublisherService,
+    ServicePublisher,
+};
+pub use source::{AlertSource, SourceBatch, SourceService, StreamSource};
+
+/// The boxed future every adapter returns.
+pub type BoxFuture<T> = std::pin::Pin<Box<dyn Future<Output = T> + Send + 'static>>;
