@@ -31,26 +31,24 @@
 //! [`Display`](fmt::Display) renders `name="value"`, quoting the name unless
 //! it is `[a-zA-Z_][a-zA-Z0-9_]*`, and always quoting the value with Go
 //! escapes; parsing the output gives back an equal matcher.
-//! [`Matchers::to_canonical_string`] renders route keys exactly like
+//! [`Matchers::to_canonical_string`] renders route keys like
 //! Alertmanager's `Matchers.String()` on sorted matchers.
 
 use std::fmt;
 use std::hash::{Hash, Hasher};
-use std::marker::PhantomData;
-use std::panic::{RefUnwindSafe, UnwindSafe};
 use std::ops::Deref;
+use std::panic::{RefUnwindSafe, UnwindSafe};
 use std::str::FromStr;
 use std::sync::Arc;
 
 use regex::Regex;
-use serde::de::{self, Deserialize, Deserializer, Visitor};
-use serde::ser::{Serialize, Serializer};
 
 use crate::LabelSet;
 
 mod parse;
 mod re2;
 mod render;
+mod serde_impl;
 #[cfg(test)]
 mod tests;
 
@@ -548,62 +546,5 @@ impl FromStr for Matchers {
 
     fn from_str(s: &str) -> Result<Self, Self::Err> {
         Self::parse(s)
-    }
-}
-
-/// Serialized as its [`Display`](fmt::Display) string.
-impl Serialize for Matcher {
-    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
-        serializer.collect_str(self)
-    }
-}
-
-/// Deserialized from a string with [`FromStr`].
-impl<'de> Deserialize<'de> for Matcher {
-    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
-        deserializer.deserialize_str(ParseVisitor::new("a label matcher such as `name=\"value\"`"))
-    }
-}
-
-/// Serialized as its [`Display`](fmt::Display) string.
-impl Serialize for Matchers {
-    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
-        serializer.collect_str(self)
-    }
-}
-
-/// Deserialized from a string with [`Matchers::parse`].
-impl<'de> Deserialize<'de> for Matchers {
-    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
-        deserializer.deserialize_str(ParseVisitor::new(
-            "a list of label matchers such as `{name=\"value\", other=~\"regex\"}`",
-        ))
-    }
-}
-
-/// Deserializes a `T` from a string with its [`FromStr`].
-struct ParseVisitor<T> {
-    expecting: &'static str,
-    target: PhantomData<fn() -> T>,
-}
-
-impl<T> ParseVisitor<T> {
-    fn new(expecting: &'static str) -> Self {
-        Self {
-            expecting,
-            target: PhantomData,
-        }
-    }
-}
-
-impl<T: FromStr<Err = MatcherError>> Visitor<'_> for ParseVisitor<T> {
-    type Value = T;
-
-    fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(self.expecting)
-    }
-
-    fn visit_str<E: de::Error>(self, v: &str) -> Result<T, E> {
-        v.parse().map_err(E::custom)
     }
 }

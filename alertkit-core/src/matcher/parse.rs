@@ -30,7 +30,11 @@ pub(super) fn parse_matchers(src: &str) -> Result<Vec<Matcher>, MatcherError> {
     let mut matchers = Vec::new();
     let mut tok = lexer.next()?;
     let open = match tok {
-        Some(Token { kind: Kind::OpenBrace, start, .. }) => {
+        Some(Token {
+            kind: Kind::OpenBrace,
+            start,
+            ..
+        }) => {
             tok = lexer.next()?;
             Some(start)
         }
@@ -56,8 +60,14 @@ pub(super) fn parse_matchers(src: &str) -> Result<Vec<Matcher>, MatcherError> {
         matchers.push(parse_rest(&mut lexer, name, t.start, t.end)?);
         match lexer.next()? {
             None => break,
-            Some(Token { kind: Kind::Comma, .. }) => tok = lexer.next()?,
-            Some(Token { kind: Kind::CloseBrace, start, .. }) => {
+            Some(Token {
+                kind: Kind::Comma, ..
+            }) => tok = lexer.next()?,
+            Some(Token {
+                kind: Kind::CloseBrace,
+                start,
+                ..
+            }) => {
                 check_close(open, start)?;
                 closed = true;
                 break;
@@ -105,7 +115,9 @@ fn parse_rest(
         });
     }
     let op = match lexer.next()? {
-        Some(Token { kind: Kind::Op(op), .. }) => op,
+        Some(Token {
+            kind: Kind::Op(op), ..
+        }) => op,
         other => {
             return Err(MatcherError::ExpectedOperator {
                 offset: lexer.offset_of(other.as_ref(), name_end),
@@ -115,7 +127,10 @@ fn parse_rest(
         }
     };
     let value = match lexer.next()? {
-        Some(Token { kind: Kind::Str(value), .. }) => value,
+        Some(Token {
+            kind: Kind::Str(value),
+            ..
+        }) => value,
         other => {
             return Err(MatcherError::ExpectedValue {
                 offset: lexer.offset_of(other.as_ref(), name_end),
@@ -210,7 +225,10 @@ impl Lexer<'_> {
             '!' => return Err(MatcherError::InvalidOperator { offset: start }),
             '"' => Kind::Str(self.quoted(start)?),
             c if is_reserved(c) => {
-                return Err(MatcherError::UnexpectedCharacter { ch: c, offset: start });
+                return Err(MatcherError::UnexpectedCharacter {
+                    ch: c,
+                    offset: start,
+                });
             }
             _ => {
                 while self.peek_char().is_some_and(|c| !is_reserved(c)) {

@@ -20,10 +20,11 @@ use regex::{Regex, RegexBuilder};
 /// Compiles `pattern` fully anchored, as `^(?:pattern)$`.
 ///
 /// A pattern that could escape the anchoring group (`a)|(b`) is rejected:
-/// when it contains `)`, it must also compile on its own.
+/// when it contains `)`, it must also compile on its own. So must one
+/// ending in a backslash, whose error would otherwise be about the group.
 pub(super) fn compile_anchored(pattern: &str) -> Result<Regex, String> {
     let translated = translate(pattern);
-    if translated.contains(')') {
+    if translated.contains(')') || translated.ends_with('\\') {
         build(&translated)?;
     }
     build(&format!("^(?:{translated})$"))
@@ -44,7 +45,10 @@ fn describe(err: &regex::Error) -> String {
             .lines()
             .rev()
             .find_map(|line| line.trim().strip_prefix("error: "))
-            .map_or_else(|| msg.split_whitespace().collect::<Vec<_>>().join(" "), str::to_owned);
+            .map_or_else(
+                || msg.split_whitespace().collect::<Vec<_>>().join(" "),
+                str::to_owned,
+            );
     }
     if let regex::Error::CompiledTooBig(limit) = err {
         return format!("compiled regex exceeds the size limit of {limit} bytes");
@@ -116,7 +120,10 @@ mod tests {
     fn perl_classes_are_ascii_like_re2() -> Result<(), String> {
         let digits = compile_anchored(r"\d+")?;
         assert!(digits.is_match("123"));
-        assert!(!digits.is_match("١٢٣"), "Arabic-Indic digits are not \\d in RE2");
+        assert!(
+            !digits.is_match("١٢٣"),
+            "Arabic-Indic digits are not \\d in RE2"
+        );
         let word = compile_anchored(r"\w+")?;
         assert!(word.is_match("abc_1"));
         assert!(!word.is_match("é"));
@@ -146,7 +153,14 @@ mod tests {
     fn errors_are_one_line() {
         let err = compile_anchored("(").err().unwrap_or_default();
         assert_eq!(err, "unclosed group");
-        let err = compile_anchored("a{99999}{99999}").err().unwrap_or_default();
+        let err = compile_anchored("a\\").err().unwrap_or_default();
+        assert_eq!(
+            err,
+            "incomplete escape sequence, reached end of pattern prematurely"
+        );
+        let err = compile_anchored("a{99999}{99999}")
+            .err()
+            .unwrap_or_default();
         assert!(!err.contains('\n'), "{err}");
     }
 }

@@ -7,7 +7,11 @@ use super::MatchOp;
 /// Whether `c` cannot appear in an unquoted token (Alertmanager's
 /// `isReserved`: Unicode whitespace or one of ``{ } ! = ~ , \ " ' ` ``).
 pub(super) fn is_reserved(c: char) -> bool {
-    c.is_whitespace() || matches!(c, '{' | '}' | '!' | '=' | '~' | ',' | '\\' | '"' | '\'' | '`')
+    c.is_whitespace()
+        || matches!(
+            c,
+            '{' | '}' | '!' | '=' | '~' | ',' | '\\' | '"' | '\'' | '`'
+        )
 }
 
 /// Whether `name` is a classic Prometheus-style identifier,
@@ -82,7 +86,11 @@ enum Escape {
 
 /// Writes `s`, replacing each character for which `escape` returns `Some`,
 /// in runs so that plain text is copied in bulk.
-fn write_escaped<W: Write>(out: &mut W, s: &str, escape: fn(char) -> Option<Escape>) -> fmt::Result {
+fn write_escaped<W: Write>(
+    out: &mut W,
+    s: &str,
+    escape: fn(char) -> Option<Escape>,
+) -> fmt::Result {
     let mut run_start = 0;
     for (i, c) in s.char_indices() {
         let Some(esc) = escape(c) else { continue };

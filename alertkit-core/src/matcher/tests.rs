@@ -31,7 +31,12 @@ fn labels(pairs: &[(&str, &str)]) -> LabelSet {
 
 #[test]
 fn match_op_strings_and_flags() {
-    let ops = [(Equal, "="), (NotEqual, "!="), (Regex, "=~"), (NotRegex, "!~")];
+    let ops = [
+        (Equal, "="),
+        (NotEqual, "!="),
+        (Regex, "=~"),
+        (NotRegex, "!~"),
+    ];
     for (op, s) in ops {
         assert_eq!(op.to_string(), s);
         assert_eq!(op.as_str(), s);
@@ -46,7 +51,11 @@ fn operators() {
     let values = [Some("db"), Some("web"), None];
     let expect = |matcher: Matcher, want: [bool; 3]| {
         for (value, want) in values.into_iter().zip(want) {
-            assert_eq!(matcher.matches_value(value), want, "{matcher} against {value:?}");
+            assert_eq!(
+                matcher.matches_value(value),
+                want,
+                "{matcher} against {value:?}"
+            );
         }
     };
     expect(m("svc", Equal, "db"), [true, false, false]);
@@ -115,9 +124,15 @@ fn quoted_and_unquoted_tokens() {
     assert_eq!(parse("foo!~[a-z]+"), vec![m("foo", NotRegex, "[a-z]+")]);
     assert_eq!(parse("foo!=bar"), vec![m("foo", NotEqual, "bar")]);
     assert_eq!(parse("foo=🙂bar"), vec![m("foo", Equal, "🙂bar")]);
-    assert_eq!(parse("foo:bar=a.b-c/d"), vec![m("foo:bar", Equal, "a.b-c/d")]);
+    assert_eq!(
+        parse("foo:bar=a.b-c/d"),
+        vec![m("foo:bar", Equal, "a.b-c/d")]
+    );
     assert_eq!(parse(r#"foo="""#), vec![m("foo", Equal, "")]);
-    assert_eq!(parse(r#"foo="a, b} {c=d""#), vec![m("foo", Equal, "a, b} {c=d")]);
+    assert_eq!(
+        parse(r#"foo="a, b} {c=d""#),
+        vec![m("foo", Equal, "a, b} {c=d")]
+    );
 }
 
 #[test]
@@ -138,7 +153,10 @@ fn lists() {
     assert!(parse("   ").is_empty());
     // Order is kept, duplicates too.
     let dup = parse("b=1,a=2,b=1");
-    assert_eq!(dup.iter().map(Matcher::name).collect::<Vec<_>>(), ["b", "a", "b"]);
+    assert_eq!(
+        dup.iter().map(Matcher::name).collect::<Vec<_>>(),
+        ["b", "a", "b"]
+    );
 }
 
 #[test]
@@ -182,7 +200,10 @@ fn classic_fallback_for_invalid_go_literals() {
 
 #[test]
 fn unicode_names_and_values() {
-    assert_eq!(parse(r#""🙂 name"="ünï""#), vec![m("🙂 name", Equal, "ünï")]);
+    assert_eq!(
+        parse(r#""🙂 name"="ünï""#),
+        vec![m("🙂 name", Equal, "ünï")]
+    );
     assert_eq!(parse("ñame=välue"), vec![m("ñame", Equal, "välue")]);
     assert_eq!(parse(r#""a=b,c"!~"x""#), vec![m("a=b,c", NotRegex, "x")]);
     let greek = m("lang", Regex, r"\p{Greek}+");
@@ -199,7 +220,10 @@ fn display() {
         (m("foo", NotEqual, ""), r#"foo!="""#),
         (m("_a1", Regex, "a|b"), r#"_a1=~"a|b""#),
         (m("foo", NotRegex, r"\d+"), r#"foo!~"\\d+""#),
-        (m("foo", Equal, "a\"b\\c\nd\te\u{1}\u{7f}\u{85}\u{200b}é🙂"), r#"foo="a\"b\\c\nd\te\x01\x7f\u0085\u200bé🙂""#),
+        (
+            m("foo", Equal, "a\"b\\c\nd\te\u{1}\u{7f}\u{85}\u{200b}é🙂"),
+            r#"foo="a\"b\\c\nd\te\x01\x7f\u0085\u200bé🙂""#,
+        ),
         (m("foo-bar", Equal, "x"), r#""foo-bar"="x""#),
         (m("1abc", Equal, "x"), r#""1abc"="x""#),
         (m("a b\"", Equal, "x"), r#""a b\""="x""#),
@@ -212,12 +236,17 @@ fn display() {
     let ms = Matchers::new(vec![m("b", Equal, "1"), m("a", Regex, "x")]);
     assert_eq!(ms.to_string(), r#"{b="1", a=~"x"}"#);
     assert_eq!(Matchers::default().to_string(), "{}");
-    assert_eq!(format!("{:?}", m("foo", Regex, "a.*")), r#"Matcher { name: "foo", op: Regex, value: "a.*" }"#);
+    assert_eq!(
+        format!("{:?}", m("foo", Regex, "a.*")),
+        r#"Matcher { name: "foo", op: Regex, value: "a.*" }"#
+    );
 }
 
 #[test]
 fn canonical_string() {
-    let ms = Matchers::parse(r#"{svc!="db", env=~"p.*", env="prod", env="dev", team="a\"b\\c\nd\te"}"#).unwrap();
+    let ms =
+        Matchers::parse(r#"{svc!="db", env=~"p.*", env="prod", env="dev", team="a\"b\\c\nd\te"}"#)
+            .unwrap();
     assert_eq!(
         ms.to_canonical_string(),
         "{env=\"dev\",env=~\"p.*\",env=\"prod\",svc!=\"db\",team=\"a\\\"b\\\\c\\nd\te\"}"
@@ -229,35 +258,94 @@ fn canonical_string() {
     // Names with reserved characters are Go-quoted along with the value;
     // other non-identifier names stay bare, as in Alertmanager.
     let odd = Matchers::parse(r#""a b"="x\ty", foo-bar="1", "🙂"="2""#).unwrap();
-    assert_eq!(odd.to_canonical_string(), r#"{"a b"="x\ty",foo-bar="1",🙂="2"}"#);
+    assert_eq!(
+        odd.to_canonical_string(),
+        r#"{"a b"="x\ty",foo-bar="1",🙂="2"}"#
+    );
     // The canonical form parses back to the same (sorted) matchers.
     for set in [&ms, &ops, &odd] {
         let mut sorted = set.clone().into_vec();
         sorted.sort_by(Matcher::canonical_cmp);
-        assert_eq!(Matchers::parse(&set.to_canonical_string()).unwrap().into_vec(), sorted);
+        assert_eq!(
+            Matchers::parse(&set.to_canonical_string())
+                .unwrap()
+                .into_vec(),
+            sorted
+        );
     }
 }
 
 #[test]
 fn error_messages() {
     let cases = [
-        ("foo", r#"expected an operator after "foo" at offset 3, found end of input"#),
-        ("foo bar", r#"expected an operator after "foo" at offset 4, found "bar""#),
-        ("foo=", r#"expected a label value after "foo=" at offset 4, found end of input"#),
-        ("foo=,", r#"expected a label value after "foo=" at offset 4, found ",""#),
-        ("foo==bar", r#"expected a label value after "foo=" at offset 4, found "=""#),
-        (r#"foo=~"(""#, r#"invalid regex in matcher foo=~"(": unclosed group"#),
-        (r#"foo!~"a)|(b""#, r#"invalid regex in matcher foo!~"a)|(b": unopened group"#),
-        (r#"foo="bar"#, "unterminated quoted string starting at offset 4"),
-        (r#"foo="bar\""#, "unterminated quoted string starting at offset 4"),
-        ("foo=\"bar\\", "unterminated quoted string starting at offset 4"),
-        ("{foo=bar", "missing closing brace for the opening brace at offset 0"),
-        ("{", "missing closing brace for the opening brace at offset 0"),
-        (" { a=b,", "missing closing brace for the opening brace at offset 1"),
-        ("foo=bar}", "unexpected closing brace at offset 7 without an opening brace"),
-        ("}", "unexpected closing brace at offset 0 without an opening brace"),
-        ("{a=b} c", r#"unexpected "c" at offset 6 after the closing brace"#),
-        ("{a=b}}", r#"unexpected "}" at offset 5 after the closing brace"#),
+        (
+            "foo",
+            r#"expected an operator after "foo" at offset 3, found end of input"#,
+        ),
+        (
+            "foo bar",
+            r#"expected an operator after "foo" at offset 4, found "bar""#,
+        ),
+        (
+            "foo=",
+            r#"expected a label value after "foo=" at offset 4, found end of input"#,
+        ),
+        (
+            "foo=,",
+            r#"expected a label value after "foo=" at offset 4, found ",""#,
+        ),
+        (
+            "foo==bar",
+            r#"expected a label value after "foo=" at offset 4, found "=""#,
+        ),
+        (
+            r#"foo=~"(""#,
+            r#"invalid regex in matcher foo=~"(": unclosed group"#,
+        ),
+        (
+            r#"foo!~"a)|(b""#,
+            r#"invalid regex in matcher foo!~"a)|(b": unopened group"#,
+        ),
+        (
+            r#"foo="bar"#,
+            "unterminated quoted string starting at offset 4",
+        ),
+        (
+            r#"foo="bar\""#,
+            "unterminated quoted string starting at offset 4",
+        ),
+        (
+            "foo=\"bar\\",
+            "unterminated quoted string starting at offset 4",
+        ),
+        (
+            "{foo=bar",
+            "missing closing brace for the opening brace at offset 0",
+        ),
+        (
+            "{",
+            "missing closing brace for the opening brace at offset 0",
+        ),
+        (
+            " { a=b,",
+            "missing closing brace for the opening brace at offset 1",
+        ),
+        (
+            "foo=bar}",
+            "unexpected closing brace at offset 7 without an opening brace",
+        ),
+        (
+            "}",
+            "unexpected closing brace at offset 0 without an opening brace",
+        ),
+        (
+            "{a=b} c",
+            r#"unexpected "c" at offset 6 after the closing brace"#,
+        ),
+        (
+            "{a=b}}",
+            r#"unexpected "}" at offset 5 after the closing brace"#,
+        ),
         (r#"""=x"#, "empty label name at offset 0"),
         (r#"a=b, ""=x"#, "empty label name at offset 5"),
         (",", r#"expected a label name at offset 0, found ",""#),
@@ -265,43 +353,80 @@ fn error_messages() {
         ("a=b,,", r#"expected a label name at offset 4, found ",""#),
         ("=bar", r#"expected a label name at offset 0, found "=""#),
         ("{{a=b}}", r#"expected a label name at offset 1, found "{""#),
-        ("foo=bar baz", r#"expected a comma or closing brace at offset 8, found "baz""#),
-        (r#"foo=:"bar""#, r#"expected a comma or closing brace at offset 5, found "\"bar\"""#),
-        ("foo!bar", "invalid operator at offset 3: '!' must be followed by '=' or '~'"),
+        (
+            "foo=bar baz",
+            r#"expected a comma or closing brace at offset 8, found "baz""#,
+        ),
+        (
+            r#"foo=:"bar""#,
+            r#"expected a comma or closing brace at offset 5, found "\"bar\"""#,
+        ),
+        (
+            "foo!bar",
+            "invalid operator at offset 3: '!' must be followed by '=' or '~'",
+        ),
         ("foo=bar\\n", r"unexpected character '\\' at offset 7"),
         ("foo='bar'", r"unexpected character '\'' at offset 4"),
         ("foo=~~x", "unexpected character '~' at offset 5"),
         ("a=`b`", "unexpected character '`' at offset 2"),
-        ("🙂 x", r#"expected an operator after "🙂" at offset 5, found "x""#),
+        (
+            "🙂 x",
+            r#"expected an operator after "🙂" at offset 5, found "x""#,
+        ),
     ];
     for (input, want) in cases {
         assert_eq!(parse_err(input), want, "{input:?}");
     }
     let long = format!("a=b {}", "x".repeat(100));
     let msg = parse_err(&long);
-    assert!(msg.ends_with(&format!("found \"{}…\"", "x".repeat(40))), "{msg}");
+    assert!(
+        msg.ends_with(&format!("found \"{}…\"", "x".repeat(40))),
+        "{msg}"
+    );
 }
 
 #[test]
 fn constructor_errors() {
-    assert_eq!(Matcher::new("", Equal, "x").unwrap_err(), MatcherError::EmptyLabelName { offset: None });
-    assert_eq!(Matcher::new("", Equal, "x").unwrap_err().to_string(), "empty label name");
+    assert_eq!(
+        Matcher::new("", Equal, "x").unwrap_err(),
+        MatcherError::EmptyLabelName { offset: None }
+    );
+    assert_eq!(
+        Matcher::new("", Equal, "x").unwrap_err().to_string(),
+        "empty label name"
+    );
     let err = Matcher::new("foo", Regex, "(").unwrap_err();
-    assert_eq!(err.to_string(), r#"invalid regex in matcher foo=~"(": unclosed group"#);
+    assert_eq!(
+        err.to_string(),
+        r#"invalid regex in matcher foo=~"(": unclosed group"#
+    );
     let err = Matcher::new("a b", NotRegex, "[").unwrap_err();
-    assert!(err.to_string().starts_with(r#"invalid regex in matcher "a b"!~"[": "#), "{err}");
+    assert!(
+        err.to_string()
+            .starts_with(r#"invalid regex in matcher "a b"!~"[": "#),
+        "{err}"
+    );
     // Regex syntax is not checked for the equality operators.
     assert!(Matcher::new("foo", Equal, "(").is_ok());
 }
 
 #[test]
 fn single_matcher_from_str() {
-    assert_eq!("foo=bar".parse::<Matcher>().unwrap(), m("foo", Equal, "bar"));
-    assert_eq!("{foo=bar,}".parse::<Matcher>().unwrap(), m("foo", Equal, "bar"));
+    assert_eq!(
+        "foo=bar".parse::<Matcher>().unwrap(),
+        m("foo", Equal, "bar")
+    );
+    assert_eq!(
+        "{foo=bar,}".parse::<Matcher>().unwrap(),
+        m("foo", Equal, "bar")
+    );
     let count = |s: &str| s.parse::<Matcher>().unwrap_err();
     assert_eq!(count(""), MatcherError::NotOneMatcher { found: 0 });
     assert_eq!(count("{}"), MatcherError::NotOneMatcher { found: 0 });
-    assert_eq!(count("a=b,c=d").to_string(), "expected exactly one matcher, found 2");
+    assert_eq!(
+        count("a=b,c=d").to_string(),
+        "expected exactly one matcher, found 2"
+    );
     assert!(matches!(count("a="), MatcherError::ExpectedValue { .. }));
 }
 
@@ -321,8 +446,18 @@ fn equality_and_hash_ignore_regex_internals() {
 }
 
 #[test]
+fn thread_safe_and_unwind_safe() {
+    fn check<T: Send + Sync + UnwindSafe + RefUnwindSafe + Clone>() {}
+    check::<Matcher>();
+    check::<Matchers>();
+    check::<MatcherError>();
+}
+
+#[test]
 fn collection_api() {
-    let mut ms: Matchers = [m("a", Equal, "1"), m("b", Equal, "2")].into_iter().collect();
+    let mut ms: Matchers = [m("a", Equal, "1"), m("b", Equal, "2")]
+        .into_iter()
+        .collect();
     ms.push(m("c", Equal, "3"));
     assert_eq!(ms.len(), 3);
     assert!(!ms.is_empty());
@@ -346,11 +481,20 @@ fn serde_round_trip() {
     assert_eq!(json, r#""foo!=\"x\"""#);
     assert_eq!(serde_json::from_str::<Matcher>(&json).unwrap(), one);
 
-    let err = serde_json::from_str::<Matchers>(r#""foo=""#).unwrap_err().to_string();
-    assert!(err.contains(r#"expected a label value after "foo=" at offset 4"#), "{err}");
-    let err = serde_json::from_str::<Matcher>(r#""a=~\"(\"""#).unwrap_err().to_string();
+    let err = serde_json::from_str::<Matchers>(r#""foo=""#)
+        .unwrap_err()
+        .to_string();
+    assert!(
+        err.contains(r#"expected a label value after "foo=" at offset 4"#),
+        "{err}"
+    );
+    let err = serde_json::from_str::<Matcher>(r#""a=~\"(\"""#)
+        .unwrap_err()
+        .to_string();
     assert!(err.contains("invalid regex in matcher"), "{err}");
-    let err = serde_json::from_str::<Matcher>("42").unwrap_err().to_string();
+    let err = serde_json::from_str::<Matcher>("42")
+        .unwrap_err()
+        .to_string();
     assert!(err.contains("a label matcher"), "{err}");
 }
 
@@ -369,7 +513,11 @@ fn op() -> impl Strategy<Value = MatchOp> {
 
 fn matcher() -> impl Strategy<Value = Matcher> {
     (text(), op(), text()).prop_filter_map("empty name", |(name, op, value)| {
-        let value = if op.is_regex() { ::regex::escape(&value) } else { value };
+        let value = if op.is_regex() {
+            ::regex::escape(&value)
+        } else {
+            value
+        };
         Matcher::new(name, op, value).ok()
     })
 }

@@ -174,6 +174,13 @@ impl WebhookMessage {
     /// precede `startsAt`. A missing alert `status` is derived from `endsAt`
     /// (Alertmanager only sends a non-zero `endsAt` for resolved alerts).
     pub fn from_json(bytes: &[u8]) -> Result<Self, ParseError> {
+        // serde would also accept a positional array for a struct; a webhook is an object.
+        if bytes.iter().find(|b| !b.is_ascii_whitespace()) == Some(&b'[') {
+            return Err(ParseError::validation(
+                ".",
+                "expected a JSON object, found an array",
+            ));
+        }
         let wire: WireMessage = from_json(bytes)?;
         if let Some(version) = &wire.version {
             if version != "4" {

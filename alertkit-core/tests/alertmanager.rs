@@ -1,0 +1,199 @@
+//! Compatibility with a real Alertmanager (Debian's `prometheus-alertmanager`).
+//!
+//! Posts generated alerts (hostile label values included) to a real
+//! Alertmanager through API v2, then checks that
+//! 1. the fingerprints Alertmanager reports equal ours, and
+//! 2. the webhook Alertmanager sends parses, carries no fingerprint
+//!    mismatch, and survives our emit/parse round trip.
+//!
+//! Skipped with a printed reason when no Alertmanager binary is installed,
+//! unless `ALERTKIT_REQUIRE_ALERTMANAGER=1` (set by `.ci/run`), which makes a
+//! missing binary a failure.
+
+use std::collections::BTreeSet;
+use std::io::{BufRead, BufReader, Read, Write};
+use std::net::{TcpListener, TcpStream};
+use std::path::PathBuf;
+use std::process::{Child, Command, Stdio};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use alertkit_core::testing::strategies::label_set_with;
+use alertkit_core::{Fingerprint, LabelSet, WebhookMessage};
+use proptest::strategy::{Strategy, ValueTree};
+use proptest::test_runner::{Config, RngAlgorithm, TestRng, TestRunner};
+use serde_json::{Value, json};
+
+fn alertmanager_binary() -> Option<PathBuf> {
+    if let Ok(path) = std::env::var("ALERTMANAGER_BIN") {
+        return Some(PathBuf::from(path));
+    }
+    let path = std::env::var_os("PATH")?;
+    std::env::split_paths(&path)
+        .flat_map(|dir| ["prometheus-alertmanager", "alertmanager"].map(|b| dir.join(b)))
+        .find(|p| p.is_file())
+}
+
+struct Killed(Child);
+
+impl Drop for Killed {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+fn free_port() -> u16 {
+    TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
+}
+
+/// A minimal HTTP/1.1 sink: records request bodies, answers 200.
+fn webhook_sink() -> (u16, Arc<Mutex<Vec<Vec<u8>>>>) {
+    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = listener.local_addr().unwrap().port();
+    let bodies = Arc::new(Mutex::new(Vec::new()));
+    let sink = Arc::clone(&bodies);
+    std::thread::spawn(move || {
+        for stream in listener.incoming().flatten() {
+            let sink = Arc::clone(&sink);
+            std::thread::spawn(move || serve(stream, &sink));
+        }
+    });
+    (port, bodies)
+}
+
+fn serve(stream: TcpStream, sink: &Mutex<Vec<Vec<u8>>>) {
+    let mut writer = stream.try_clone().unwrap();
+    let mut reader = BufReader::new(stream);
+    loop {
+        let mut length = 0usize;
+        let mut line = String::new();
+        loop {
+            line.clear();
+            if reader.read_line(&mut line).unwrap_or(0) == 0 {
+                return;
+            }
+            if line == "\r\n" {
+                break;
+            }
+            if let Some((k, v)) = line.split_once(':') {
+                if k.eq_ignore_ascii_case("content-length") {
+                    length = v.trim().parse().unwrap_or(0);
+                }
+            }
+        }
+        let mut body = vec![0; length];
+        if reader.read_exact(&mut body).is_err() {
+            return;
+        }
+        sink.lock().unwrap().push(body);
+        let _ = writer.write_all(b"HTTP/1.1 200 OK\r\nContent-Length: 0\r\n\r\n");
+    }
+}
+
+fn curl(args: &[&str]) -> Option<Vec<u8>> {
+    let out = Command::new("curl").args(["-sS", "-f", "--max-time", "10"]).args(args).output().ok()?;
+    out.status.success().then_some(out.stdout)
+}
+
+/// Label sets Alertmanager 0.25 accepts: classic label names only.
+fn generated_label_sets(n: usize) -> Vec<LabelSet> {
+    let mut runner = TestRunner::new_with_rng(Config::default(), TestRng::from_seed(RngAlgorithm::ChaCha, &[7; 32]));
+    let classic = regex::Regex::new("^[a-zA-Z_][a-zA-Z0-9_]*$").unwrap();
+    let strategy = label_set_with(6);
+    let mut sets = Vec::new();
+    while sets.len() < n {
+        let set = strategy.new_tree(&mut runner).unwrap().current();
+        let kept = LabelSet::from_pairs(set.iter().filter(|(k, _)| classic.is_match(k)).map(|(k, v)| (k, v)));
+        sets.push(kept);
+    }
+    sets
+}
+
+#[test]
+fn fingerprints_and_webhooks_match_real_alertmanager() {
+    let Some(binary) = alertmanager_binary() else {
+        assert!(
+            std::env::var_os("ALERTKIT_REQUIRE_ALERTMANAGER").is_none(),
+            "ALERTKIT_REQUIRE_ALERTMANAGER is set but no Alertmanager binary was found"
+        );
+        eprintln!("skipped: no prometheus-alertmanager/alertmanager binary on PATH (apt-get install prometheus-alertmanager)");
+        return;
+    };
+    let dir = std::env::temp_dir().join(format!("alertkit-am-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let (sink_port, bodies) = webhook_sink();
+    let config = format!(
+        "route:\n  receiver: alertkit\n  group_by: []\n  group_wait: 1s\n  group_interval: 1s\n  repeat_interval: 1h\n\
+         receivers:\n- name: alertkit\n  webhook_configs:\n  - url: http://127.0.0.1:{sink_port}/webhook\n    send_resolved: true\n"
+    );
+    std::fs::write(dir.join("am.yml"), config).unwrap();
+    let am_port = free_port();
+    let base = format!("http://127.0.0.1:{am_port}");
+    let _am = Killed(
+        Command::new(&binary)
+            .arg(format!("--config.file={}", dir.join("am.yml").display()))
+            .arg(format!("--storage.path={}", dir.display()))
+            .arg(format!("--web.listen-address=127.0.0.1:{am_port}"))
+            .arg("--cluster.listen-address=")
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("start alertmanager"),
+    );
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while curl(&[&format!("{base}/-/ready")]).is_none() {
+        assert!(Instant::now() < deadline, "alertmanager did not become ready");
+        std::thread::sleep(Duration::from_millis(100));
+    }
+
+    let sets = generated_label_sets(60);
+    let now = time::OffsetDateTime::now_utc() - time::Duration::minutes(1);
+    let body: Vec<Value> = sets
+        .iter()
+        .map(|labels| {
+            json!({"labels": labels, "annotations": {"summary": "from alertkit's compatibility test"},
+                   "startsAt": alertkit_core::model::format_rfc3339(now)})
+        })
+        .collect();
+    let file = dir.join("alerts.json");
+    std::fs::write(&file, serde_json::to_vec(&body).unwrap()).unwrap();
+    curl(&["-X", "POST", "-H", "Content-Type: application/json", "--data-binary",
+           &format!("@{}", file.display()), &format!("{base}/api/v2/alerts")])
+        .expect("alertmanager rejected the alerts");
+    let ours: BTreeSet<Fingerprint> = sets.iter().map(LabelSet::fingerprint).collect();
+
+    // 1. API v2: Alertmanager's own fingerprints.
+    let listed: Vec<Value> = serde_json::from_slice(&curl(&[&format!("{base}/api/v2/alerts")]).unwrap()).unwrap();
+    assert_eq!(listed.len(), ours.len());
+    for a in &listed {
+        let labels: LabelSet = serde_json::from_value(a["labels"].clone()).unwrap();
+        let theirs: Fingerprint = a["fingerprint"].as_str().unwrap().parse().unwrap();
+        assert_eq!(labels.fingerprint(), theirs, "fingerprint of {labels}");
+    }
+
+    // 2. The webhooks Alertmanager sends: the group's notifications grow until
+    // one carries every alert (a new notification each group_interval).
+    let deadline = Instant::now() + Duration::from_secs(30);
+    let mut checked = 0;
+    loop {
+        let received: Vec<Vec<u8>> = bodies.lock().unwrap().clone();
+        let mut complete = false;
+        for body in &received[checked..] {
+            let msg = WebhookMessage::from_json(body).expect("alertmanager's webhook parses");
+            assert!(msg.fingerprint_mismatches.is_empty(), "{:?}", msg.fingerprint_mismatches);
+            let again = WebhookMessage::from_json(&serde_json::to_vec(&msg).unwrap()).unwrap();
+            assert_eq!(again, msg, "emit/parse round trip");
+            let got: BTreeSet<Fingerprint> = msg.alerts.iter().map(|a| a.fingerprint()).collect();
+            assert!(got.is_subset(&ours), "webhook carries alerts we never sent");
+            complete |= got == ours;
+        }
+        checked = received.len();
+        if complete {
+            break;
+        }
+        assert!(Instant::now() < deadline, "no webhook from alertmanager carried all {} alerts", ours.len());
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    let _ = std::fs::remove_dir_all(&dir);
+}
