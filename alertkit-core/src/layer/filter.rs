@@ -37,7 +37,7 @@ pub struct PublishFilter {
     pub matchers: Matchers,
     /// Drop classified notifications below this confidence.
     #[serde(default)]
-    pub min_confidence: Option<f32>,
+    pub min_confidence: Option<f64>,
 }
 
 impl PublishFilter {

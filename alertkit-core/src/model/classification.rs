@@ -101,7 +101,7 @@ pub struct Classification {
     /// What it is about.
     pub category: Category,
     /// Confidence in `0.0..=1.0`.
-    pub confidence: f32,
+    pub confidence: f64,
     /// One line for humans.
     #[serde(default)]
     pub summary: String,
@@ -123,7 +123,7 @@ impl Classification {
     pub fn new(
         severity: Severity,
         category: Category,
-        confidence: f32,
+        confidence: f64,
         source: ClassificationSource,
     ) -> Self {
         Self {

@@ -1,0 +1,92 @@
+//! The HTTP API, called in process.
+
+use axum::body::{Body, to_bytes};
+use axum::http::{Request, StatusCode};
+use serde_json::{Value, json};
+use tower::ServiceExt;
+
+use crate::{api, build};
+
+async fn call(app: &axum::Router, method: &str, uri: &str, body: Vec<u8>) -> (StatusCode, Value) {
+    let req = Request::builder()
+        .method(method)
+        .uri(uri)
+        .header("content-type", "application/json")
+        .body(Body::from(body))
+        .unwrap();
+    let res = app.clone().oneshot(req).await.unwrap();
+    let status = res.status();
+    let bytes = to_bytes(res.into_body(), usize::MAX).await.unwrap();
+    (status, serde_json::from_slice(&bytes).unwrap_or(Value::Null))
+}
+
+fn webhook_body(status: &str, ends_at: &str) -> Vec<u8> {
+    serde_json::to_vec(&json!({
+        "version": "4", "status": status, "receiver": "alertkit", "groupKey": "{}:{}",
+        "alerts": [{"status": status, "labels": {"alertname": "DiskFull", "instance": "db1", "severity": "warning"},
+                    "annotations": {"summary": "95% used"}, "startsAt": "2026-08-22T10:00:00Z",
+                    "endsAt": ends_at, "generatorURL": "", "fingerprint": ""}]
+    }))
+    .unwrap()
+}
+
+#[tokio::test]
+async fn webhook_then_history() {
+    let (pipeline, state) = build();
+    let app = api::router(state);
+    let (status, body) = call(&app, "POST", "/webhook", webhook_body("firing", "0001-01-01T00:00:00Z")).await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    assert_eq!(body["changed"], 1);
+    let (_, again) = call(&app, "POST", "/webhook", webhook_body("firing", "0001-01-01T00:00:00Z")).await;
+    assert_eq!(again["duplicates"], 1);
+    let (status, _) = call(&app, "POST", "/webhook", webhook_body("resolved", "2026-08-22T10:05:00Z")).await;
+    assert_eq!(status, StatusCode::OK);
+
+    let (status, list) = call(&app, "GET", "/api/v2/history?filter=%7Balertname%3D%22DiskFull%22%7D", vec![]).await;
+    assert_eq!(status, StatusCode::OK, "{list}");
+    let alerts = list["alerts"].as_array().unwrap();
+    assert_eq!(alerts.len(), 1);
+    assert_eq!(alerts[0]["status"], "resolved");
+    let fp = alerts[0]["fingerprint"].as_str().unwrap().to_owned();
+    pipeline.shutdown().await;
+    let (status, one) = call(&app, "GET", &format!("/api/v2/history/{fp}"), vec![]).await;
+    assert_eq!(status, StatusCode::OK);
+    let kinds: Vec<_> = one["timeline"].as_array().unwrap().iter().map(|e| e["kind"].as_str().unwrap().to_owned()).collect();
+    assert_eq!(kinds, ["firing", "classified", "resolved", "classified"]);
+}
+
+#[tokio::test]
+async fn client_mistakes_are_400_with_the_field() {
+    let (_pipeline, state) = build();
+    let app = api::router(state);
+    let bad = br#"{"alerts":[{"labels":{"a":"b"},"startsAt":"yesterday"}]}"#.to_vec();
+    let (status, body) = call(&app, "POST", "/webhook", bad).await;
+    assert_eq!(status, StatusCode::BAD_REQUEST);
+    assert_eq!(body["field"], "alerts[0].startsAt");
+    let (status, body) = call(&app, "GET", "/api/v2/history?filter=%7Ba%3D", vec![]).await;
+    assert_eq!(status, StatusCode::BAD_REQUEST);
+    assert_eq!(body["field"], "filter");
+    let (status, body) = call(&app, "GET", "/api/v2/history?status=pending", vec![]).await;
+    assert_eq!((status, body["field"].as_str()), (StatusCode::BAD_REQUEST, Some("status")));
+    let (status, _) = call(&app, "GET", "/api/v2/history/nothex", vec![]).await;
+    assert_eq!(status, StatusCode::BAD_REQUEST);
+    let (status, _) = call(&app, "GET", "/api/v2/history/0123456789abcdef", vec![]).await;
+    assert_eq!(status, StatusCode::NOT_FOUND);
+    let (status, _) = call(&app, "POST", "/webhook", vec![b' '; api::MAX_BODY_BYTES + 1]).await;
+    assert_eq!(status, StatusCode::PAYLOAD_TOO_LARGE);
+}
+
+#[tokio::test]
+async fn api_v2_is_best_effort() {
+    let (_pipeline, state) = build();
+    let app = api::router(state);
+    let body = br#"[{"labels":{"alertname":"A"}},{"labels":{}}]"#.to_vec();
+    let (status, body) = call(&app, "POST", "/api/v2/alerts", body).await;
+    assert_eq!(status, StatusCode::BAD_REQUEST);
+    assert_eq!(body["accepted"], 1);
+    assert_eq!(body["errors"][0]["field"], "[1].labels");
+    let (_, list) = call(&app, "GET", "/api/v2/history", vec![]).await;
+    assert_eq!(list["alerts"].as_array().unwrap().len(), 1);
+    let (status, _) = call(&app, "GET", "/readyz", vec![]).await;
+    assert_eq!(status, StatusCode::OK);
+}
