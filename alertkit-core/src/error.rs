@@ -54,7 +54,10 @@ pub enum ClassifyError {
 impl ClassifyError {
     /// Whether the same call may succeed later.
     pub fn is_transient(&self) -> bool {
-        matches!(self, Self::Timeout | Self::Overloaded | Self::Unavailable(_))
+        matches!(
+            self,
+            Self::Timeout | Self::Overloaded | Self::Unavailable(_)
+        )
     }
 
     /// Recovers a typed error from a tower stack's [`BoxError`].
@@ -90,7 +93,10 @@ pub enum StoreError {
 impl StoreError {
     /// Whether the same call may succeed later.
     pub fn is_transient(&self) -> bool {
-        matches!(self, Self::Unavailable(_) | Self::Timeout | Self::Overloaded)
+        matches!(
+            self,
+            Self::Unavailable(_) | Self::Timeout | Self::Overloaded
+        )
     }
 
     /// Recovers a typed error from a tower stack's [`BoxError`].
@@ -242,7 +248,10 @@ mod tests {
             }
         ));
         let elapsed: BoxError = Box::new(tower::timeout::error::Elapsed::new());
-        assert!(matches!(ClassifyError::from_box(elapsed), ClassifyError::Timeout));
+        assert!(matches!(
+            ClassifyError::from_box(elapsed),
+            ClassifyError::Timeout
+        ));
         let other: BoxError = "boom".into();
         let e = StoreError::from_box(other);
         assert!(e.is_transient());

@@ -10,6 +10,8 @@
 //! unless `ALERTKIT_REQUIRE_ALERTMANAGER=1` (set by `.ci/run`), which makes a
 //! missing binary a failure.
 
+#![allow(clippy::unwrap_used)] // tests fail loudly
+
 use std::collections::BTreeSet;
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::{TcpListener, TcpStream};
@@ -44,7 +46,11 @@ impl Drop for Killed {
 }
 
 fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
+    TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
 }
 
 /// A minimal HTTP/1.1 sink: records request bodies, answers 200.
@@ -76,10 +82,10 @@ fn serve(stream: TcpStream, sink: &Mutex<Vec<Vec<u8>>>) {
             if line == "\r\n" {
                 break;
             }
-            if let Some((k, v)) = line.split_once(':') {
-                if k.eq_ignore_ascii_case("content-length") {
-                    length = v.trim().parse().unwrap_or(0);
-                }
+            if let Some((k, v)) = line.split_once(':')
+                && k.eq_ignore_ascii_case("content-length")
+            {
+                length = v.trim().parse().unwrap_or(0);
             }
         }
         let mut body = vec![0; length];
@@ -92,19 +98,26 @@ fn serve(stream: TcpStream, sink: &Mutex<Vec<Vec<u8>>>) {
 }
 
 fn curl(args: &[&str]) -> Option<Vec<u8>> {
-    let out = Command::new("curl").args(["-sS", "-f", "--max-time", "10"]).args(args).output().ok()?;
+    let out = Command::new("curl")
+        .args(["-sS", "-f", "--max-time", "10"])
+        .args(args)
+        .output()
+        .ok()?;
     out.status.success().then_some(out.stdout)
 }
 
 /// Label sets Alertmanager 0.25 accepts: classic label names only.
 fn generated_label_sets(n: usize) -> Vec<LabelSet> {
-    let mut runner = TestRunner::new_with_rng(Config::default(), TestRng::from_seed(RngAlgorithm::ChaCha, &[7; 32]));
+    let mut runner = TestRunner::new_with_rng(
+        Config::default(),
+        TestRng::from_seed(RngAlgorithm::ChaCha, &[7; 32]),
+    );
     let classic = regex::Regex::new("^[a-zA-Z_][a-zA-Z0-9_]*$").unwrap();
     let strategy = label_set_with(6);
     let mut sets = Vec::new();
     while sets.len() < n {
         let set = strategy.new_tree(&mut runner).unwrap().current();
-        let kept = LabelSet::from_pairs(set.iter().filter(|(k, _)| classic.is_match(k)).map(|(k, v)| (k, v)));
+        let kept = LabelSet::from_pairs(set.iter().filter(|(k, _)| classic.is_match(k)));
         sets.push(kept);
     }
     sets
@@ -117,7 +130,9 @@ fn fingerprints_and_webhooks_match_real_alertmanager() {
             std::env::var_os("ALERTKIT_REQUIRE_ALERTMANAGER").is_none(),
             "ALERTKIT_REQUIRE_ALERTMANAGER is set but no Alertmanager binary was found"
         );
-        eprintln!("skipped: no prometheus-alertmanager/alertmanager binary on PATH (apt-get install prometheus-alertmanager)");
+        eprintln!(
+            "skipped: no prometheus-alertmanager/alertmanager binary on PATH (apt-get install prometheus-alertmanager)"
+        );
         return;
     };
     let dir = std::env::temp_dir().join(format!("alertkit-am-{}", std::process::id()));
@@ -143,7 +158,10 @@ fn fingerprints_and_webhooks_match_real_alertmanager() {
     );
     let deadline = Instant::now() + Duration::from_secs(30);
     while curl(&[&format!("{base}/-/ready")]).is_none() {
-        assert!(Instant::now() < deadline, "alertmanager did not become ready");
+        assert!(
+            Instant::now() < deadline,
+            "alertmanager did not become ready"
+        );
         std::thread::sleep(Duration::from_millis(100));
     }
 
@@ -158,13 +176,21 @@ fn fingerprints_and_webhooks_match_real_alertmanager() {
         .collect();
     let file = dir.join("alerts.json");
     std::fs::write(&file, serde_json::to_vec(&body).unwrap()).unwrap();
-    curl(&["-X", "POST", "-H", "Content-Type: application/json", "--data-binary",
-           &format!("@{}", file.display()), &format!("{base}/api/v2/alerts")])
-        .expect("alertmanager rejected the alerts");
+    curl(&[
+        "-X",
+        "POST",
+        "-H",
+        "Content-Type: application/json",
+        "--data-binary",
+        &format!("@{}", file.display()),
+        &format!("{base}/api/v2/alerts"),
+    ])
+    .expect("alertmanager rejected the alerts");
     let ours: BTreeSet<Fingerprint> = sets.iter().map(LabelSet::fingerprint).collect();
 
     // 1. API v2: Alertmanager's own fingerprints.
-    let listed: Vec<Value> = serde_json::from_slice(&curl(&[&format!("{base}/api/v2/alerts")]).unwrap()).unwrap();
+    let listed: Vec<Value> =
+        serde_json::from_slice(&curl(&[&format!("{base}/api/v2/alerts")]).unwrap()).unwrap();
     assert_eq!(listed.len(), ours.len());
     for a in &listed {
         let labels: LabelSet = serde_json::from_value(a["labels"].clone()).unwrap();
@@ -181,7 +207,11 @@ fn fingerprints_and_webhooks_match_real_alertmanager() {
         let mut complete = false;
         for body in &received[checked..] {
             let msg = WebhookMessage::from_json(body).expect("alertmanager's webhook parses");
-            assert!(msg.fingerprint_mismatches.is_empty(), "{:?}", msg.fingerprint_mismatches);
+            assert!(
+                msg.fingerprint_mismatches.is_empty(),
+                "{:?}",
+                msg.fingerprint_mismatches
+            );
             let again = WebhookMessage::from_json(&serde_json::to_vec(&msg).unwrap()).unwrap();
             assert_eq!(again, msg, "emit/parse round trip");
             let got: BTreeSet<Fingerprint> = msg.alerts.iter().map(|a| a.fingerprint()).collect();
@@ -192,7 +222,11 @@ fn fingerprints_and_webhooks_match_real_alertmanager() {
         if complete {
             break;
         }
-        assert!(Instant::now() < deadline, "no webhook from alertmanager carried all {} alerts", ours.len());
+        assert!(
+            Instant::now() < deadline,
+            "no webhook from alertmanager carried all {} alerts",
+            ours.len()
+        );
         std::thread::sleep(Duration::from_millis(100));
     }
     let _ = std::fs::remove_dir_all(&dir);

@@ -1,8 +1,12 @@
 //! The in-memory implementations pass the conformance suites.
 
+#![allow(clippy::unwrap_used)] // tests fail loudly
+
 use std::sync::Arc;
 
-use alertkit_core::memory::{LabelClassifier, MemoryCache, MemoryHistoryConfig, MemoryHistoryStore, RecordingPublisher};
+use alertkit_core::memory::{
+    LabelClassifier, MemoryCache, MemoryHistoryConfig, MemoryHistoryStore, RecordingPublisher,
+};
 use alertkit_core::testing::conformance::{self, Observer};
 
 #[test]
@@ -33,7 +37,10 @@ fn recording_publisher() {
         let publisher = Arc::new(RecordingPublisher::new("recording", 10_000));
         let seen = Arc::clone(&publisher);
         let observer: Observer = Arc::new(move || {
-            seen.notifications().iter().map(|n| n.dedup_key.to_string()).collect()
+            seen.notifications()
+                .iter()
+                .map(|n| n.dedup_key.to_string())
+                .collect()
         });
         (publisher, Some(observer))
     });

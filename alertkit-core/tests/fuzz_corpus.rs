@@ -1,12 +1,16 @@
 //! Replays the cargo-fuzz corpora (`fuzz/corpus/<target>/`) as ordinary tests,
 //! through the same bodies the fuzz targets run.
 
+#![allow(clippy::unwrap_used)] // tests fail loudly
+
 use std::path::Path;
 
 use alertkit_core::testing::fuzz;
 
 fn replay(target: &str, body: fn(&[u8])) {
-    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("../fuzz/corpus").join(target);
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../fuzz/corpus")
+        .join(target);
     let mut count = 0;
     for entry in std::fs::read_dir(&dir).unwrap_or_else(|e| panic!("{}: {e}", dir.display())) {
         let path = entry.unwrap().path();

@@ -1,5 +1,7 @@
 //! The pipeline end to end with the in-memory implementations.
 
+#![allow(clippy::unwrap_used)] // tests fail loudly
+
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::time::Duration;
@@ -17,7 +19,11 @@ use time::OffsetDateTime;
 
 fn alert(name: &str, i: usize) -> Alert {
     Alert::firing(
-        LabelSet::from_pairs([("alertname", name.to_owned()), ("i", i.to_string()), ("severity", "critical".to_owned())]),
+        LabelSet::from_pairs([
+            ("alertname", name.to_owned()),
+            ("i", i.to_string()),
+            ("severity", "critical".to_owned()),
+        ]),
         OffsetDateTime::now_utc(),
     )
 }
@@ -34,7 +40,9 @@ struct Setup {
 fn setup() -> (Setup, Arc<DirectHandoff>) {
     let store = Arc::new(MemoryHistoryStore::default());
     let sink = Arc::new(RecordingPublisher::new("sink", 100_000));
-    let handoff = Arc::new(DirectHandoff::new(FanOut::new().with_publisher(Arc::clone(&sink))));
+    let handoff = Arc::new(DirectHandoff::new(
+        FanOut::new().with_publisher(Arc::clone(&sink)),
+    ));
     (Setup { store, sink }, handoff)
 }
 
@@ -47,26 +55,63 @@ async fn records_classifies_and_publishes_each_change_once() {
     let ingest = pipeline.ingest();
     let alerts: Vec<Alert> = (0..50).map(|i| alert("Storm", i)).collect();
     let first = ingest.submit(batch(alerts.clone())).await.unwrap();
-    assert_eq!((first.received, first.duplicates, first.changed), (50, 0, 50));
+    assert_eq!(
+        (first.received, first.duplicates, first.changed),
+        (50, 0, 50)
+    );
     // Alertmanager HA: the same notification from a second replica.
     let dup = ingest.submit(batch(alerts.clone())).await.unwrap();
     assert_eq!((dup.duplicates, dup.changed), (50, 0));
-    let resolved: Vec<Alert> = alerts.iter().map(|a| a.clone().resolved_at(OffsetDateTime::now_utc())).collect();
+    let resolved: Vec<Alert> = alerts
+        .iter()
+        .map(|a| a.clone().resolved_at(OffsetDateTime::now_utc()))
+        .collect();
     let res = ingest.submit(batch(resolved)).await.unwrap();
     assert_eq!(res.changed, 50);
     pipeline.shutdown().await;
 
     let sent = s.sink.notifications();
-    assert_eq!(sent.len(), 100, "50 firing + 50 resolved, duplicates dropped");
-    assert_eq!(sent.iter().filter(|n| n.kind == EventKind::Resolved).count(), 50);
-    assert!(sent.iter().all(|n| n.classification.as_ref().is_some_and(|c| c.source == ClassificationSource::Default)));
+    assert_eq!(
+        sent.len(),
+        100,
+        "50 firing + 50 resolved, duplicates dropped"
+    );
+    assert_eq!(
+        sent.iter()
+            .filter(|n| n.kind == EventKind::Resolved)
+            .count(),
+        50
+    );
+    assert!(sent.iter().all(|n| {
+        n.classification
+            .as_ref()
+            .is_some_and(|c| c.source == ClassificationSource::Default)
+    }));
     let keys: std::collections::HashSet<_> = sent.iter().map(|n| n.dedup_key.clone()).collect();
     assert_eq!(keys.len(), 100, "dedup keys are unique per state change");
 
     let rec = s.store.get(alerts[0].fingerprint()).await.unwrap().unwrap();
-    assert!(rec.classification.is_some(), "classification attached to history");
-    let kinds: Vec<_> = s.store.timeline(alerts[0].fingerprint()).await.unwrap().iter().map(|e| e.kind).collect();
-    assert_eq!(kinds, [EventKind::Firing, EventKind::Classified, EventKind::Resolved, EventKind::Classified]);
+    assert!(
+        rec.classification.is_some(),
+        "classification attached to history"
+    );
+    let kinds: Vec<_> = s
+        .store
+        .timeline(alerts[0].fingerprint())
+        .await
+        .unwrap()
+        .iter()
+        .map(|e| e.kind)
+        .collect();
+    assert_eq!(
+        kinds,
+        [
+            EventKind::Firing,
+            EventKind::Classified,
+            EventKind::Resolved,
+            EventKind::Classified
+        ]
+    );
 }
 
 /// A classifier that never answers.
@@ -92,13 +137,25 @@ async fn a_dead_classifier_never_delays_acknowledgement_and_publishing_goes_on()
         .config(config)
         .spawn();
     let before = tokio::time::Instant::now();
-    let receipt = pipeline.ingest().submit(batch(vec![alert("Hung", 1)])).await.unwrap();
+    let receipt = pipeline
+        .ingest()
+        .submit(batch(vec![alert("Hung", 1)]))
+        .await
+        .unwrap();
     assert_eq!(receipt.changed, 1);
-    assert_eq!(before.elapsed(), Duration::ZERO, "the ack waited for the (paused) clock");
+    assert_eq!(
+        before.elapsed(),
+        Duration::ZERO,
+        "the ack waited for the (paused) clock"
+    );
     tokio::time::sleep(Duration::from_secs(6)).await;
     pipeline.shutdown().await;
     let sent = s.sink.notifications();
-    assert_eq!(sent.len(), 1, "published once the classification wait ran out");
+    assert_eq!(
+        sent.len(),
+        1,
+        "published once the classification wait ran out"
+    );
     assert!(sent[0].classification.is_none());
 }
 
@@ -124,13 +181,22 @@ impl HistoryStore for Flaky {
     ) -> Result<Vec<bool>, StoreError> {
         self.inner.attach_classifications(items, at).await
     }
-    async fn get(&self, fp: alertkit_core::Fingerprint) -> Result<Option<alertkit_core::AlertRecord>, StoreError> {
+    async fn get(
+        &self,
+        fp: alertkit_core::Fingerprint,
+    ) -> Result<Option<alertkit_core::AlertRecord>, StoreError> {
         self.inner.get(fp).await
     }
-    async fn timeline(&self, fp: alertkit_core::Fingerprint) -> Result<Vec<alertkit_core::HistoryEvent>, StoreError> {
+    async fn timeline(
+        &self,
+        fp: alertkit_core::Fingerprint,
+    ) -> Result<Vec<alertkit_core::HistoryEvent>, StoreError> {
         self.inner.timeline(fp).await
     }
-    async fn list(&self, q: &HistoryQuery) -> Result<alertkit_core::traits::HistoryPage, StoreError> {
+    async fn list(
+        &self,
+        q: &HistoryQuery,
+    ) -> Result<alertkit_core::traits::HistoryPage, StoreError> {
         self.inner.list(q).await
     }
 }
@@ -139,13 +205,18 @@ impl HistoryStore for Flaky {
 async fn a_failed_commit_is_not_acknowledged_and_the_retry_is_not_a_duplicate() {
     let store = Arc::new(Flaky::default());
     let sink = Arc::new(RecordingPublisher::new("sink", 100));
-    let handoff = Arc::new(DirectHandoff::new(FanOut::new().with_publisher(Arc::clone(&sink))));
+    let handoff = Arc::new(DirectHandoff::new(
+        FanOut::new().with_publisher(Arc::clone(&sink)),
+    ));
     let pipeline = Pipeline::builder(store.clone(), handoff).spawn();
     let b = batch(vec![alert("Flaky", 1)]);
     store.down.store(true, Ordering::SeqCst);
     let err = pipeline.ingest().submit(b.clone()).await.unwrap_err();
     assert!(matches!(err, PipelineError::Store(_)));
-    assert!(err.is_transient(), "a store outage must map to 503, so Alertmanager retries");
+    assert!(
+        err.is_transient(),
+        "a store outage must map to 503, so Alertmanager retries"
+    );
     store.down.store(false, Ordering::SeqCst);
     let ok = pipeline.ingest().submit(b).await.unwrap();
     assert_eq!((ok.duplicates, ok.changed), (0, 1));
@@ -162,7 +233,11 @@ struct Gate {
 #[async_trait::async_trait]
 impl Handoff for Gate {
     async fn hand_off(&self, n: Vec<Notification>) -> Result<(), StoreError> {
-        let _permit = self.open.acquire().await.map_err(|e| StoreError::Unavailable(e.into()))?;
+        let _permit = self
+            .open
+            .acquire()
+            .await
+            .map_err(|e| StoreError::Unavailable(e.into()))?;
         self.got.fetch_add(n.len(), Ordering::SeqCst);
         Ok(())
     }
@@ -170,7 +245,10 @@ impl Handoff for Gate {
 
 #[tokio::test(start_paused = true)]
 async fn queues_are_bounded_and_shutdown_drains_them() {
-    let gate = Arc::new(Gate { open: tokio::sync::Semaphore::new(0), got: AtomicUsize::new(0) });
+    let gate = Arc::new(Gate {
+        open: tokio::sync::Semaphore::new(0),
+        got: AtomicUsize::new(0),
+    });
     let mut config = PipelineConfig::default();
     config.queue_capacity = 2;
     config.handoff_queue = 4;
@@ -194,13 +272,22 @@ async fn queues_are_bounded_and_shutdown_drains_them() {
             }
         }
     }
-    assert!(blocked, "submit never waited although hand-off is stuck ({submitted} accepted)");
-    assert!(submitted < 20, "{submitted} batches accepted with hand-off stuck");
+    assert!(
+        blocked,
+        "submit never waited although hand-off is stuck ({submitted} accepted)"
+    );
+    assert!(
+        submitted < 20,
+        "{submitted} batches accepted with hand-off stuck"
+    );
     gate.open.add_permits(1_000);
     pipeline.shutdown().await;
     // The batch whose wait timed out may already have been queued: it is recorded too.
     let got = gate.got.load(Ordering::SeqCst);
-    assert!((submitted..=submitted + 1).contains(&got), "shutdown drained {got} of {submitted} accepted changes");
+    assert!(
+        (submitted..=submitted + 1).contains(&got),
+        "shutdown drained {got} of {submitted} accepted changes"
+    );
 }
 
 #[tokio::test]
@@ -226,6 +313,9 @@ async fn submit_after_shutdown_is_refused() {
     let pipeline = Pipeline::builder(s.store, handoff).spawn();
     let ingest = pipeline.ingest();
     pipeline.shutdown().await;
-    let err = ingest.submit(batch(vec![alert("Late", 1)])).await.unwrap_err();
+    let err = ingest
+        .submit(batch(vec![alert("Late", 1)]))
+        .await
+        .unwrap_err();
     assert!(matches!(err, PipelineError::ShuttingDown));
 }

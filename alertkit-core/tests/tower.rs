@@ -1,5 +1,7 @@
 //! The traits driven as tower services: stock layers and alertkit's own.
 
+#![allow(clippy::unwrap_used)] // tests fail loudly
+
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
@@ -8,7 +10,9 @@ use alertkit_core::layer::{
     ClassificationCacheLayer, FallbackLayer, FanOut, FilterLayer, InstrumentLayer, PublishFilter,
 };
 use alertkit_core::memory::{LabelClassifier, MemoryCache, RecordingPublisher};
-use alertkit_core::traits::{ClassifierService, PublisherService, ServiceClassifier, ServicePublisher};
+use alertkit_core::traits::{
+    ClassifierService, PublisherService, ServiceClassifier, ServicePublisher,
+};
 use alertkit_core::{
     Alert, Cache, Category, Classification, ClassificationSource, Classifier, ClassifyError,
     EventKind, LabelSet, Matchers, Notification, Origin, PublishError, PublishReceipt, Publisher,
@@ -18,7 +22,11 @@ use tower::{ServiceBuilder, ServiceExt};
 
 fn alert(severity: &str) -> Alert {
     Alert::firing(
-        LabelSet::from_pairs([("alertname", "TowerTest"), ("severity", severity), ("env", "prod")]),
+        LabelSet::from_pairs([
+            ("alertname", "TowerTest"),
+            ("severity", severity),
+            ("env", "prod"),
+        ]),
         time::OffsetDateTime::now_utc(),
     )
 }
@@ -37,13 +45,21 @@ impl Classifier for Slow {
     async fn classify(&self, _: &Alert) -> Result<Classification, ClassifyError> {
         self.calls.fetch_add(1, Ordering::SeqCst);
         tokio::time::sleep(self.delay).await;
-        Ok(Classification::new(Severity::Critical, Category::Latency, 0.9, ClassificationSource::Llm))
+        Ok(Classification::new(
+            Severity::Critical,
+            Category::Latency,
+            0.9,
+            ClassificationSource::Llm,
+        ))
     }
 }
 
 #[tokio::test]
 async fn stock_layers_apply_to_a_classifier() {
-    let slow = Arc::new(Slow { delay: Duration::from_millis(200), calls: AtomicUsize::new(0) });
+    let slow = Arc::new(Slow {
+        delay: Duration::from_millis(200),
+        calls: AtomicUsize::new(0),
+    });
     let svc = ServiceBuilder::new()
         .buffer(16)
         .load_shed()
@@ -58,10 +74,15 @@ async fn stock_layers_apply_to_a_classifier() {
 
 #[tokio::test]
 async fn fallback_answers_when_the_primary_times_out() {
-    let slow = Arc::new(Slow { delay: Duration::from_secs(60), calls: AtomicUsize::new(0) });
+    let slow = Arc::new(Slow {
+        delay: Duration::from_secs(60),
+        calls: AtomicUsize::new(0),
+    });
     let stack = ServiceBuilder::new()
         .layer(InstrumentLayer::new("classifier"))
-        .layer(FallbackLayer::new(ClassifierService::new(Arc::new(LabelClassifier))))
+        .layer(FallbackLayer::new(ClassifierService::new(Arc::new(
+            LabelClassifier,
+        ))))
         .timeout(Duration::from_millis(20))
         .service(ClassifierService::new(slow));
     let verdict = stack.oneshot(alert("warning")).await.unwrap();
@@ -71,12 +92,19 @@ async fn fallback_answers_when_the_primary_times_out() {
 
 #[tokio::test]
 async fn the_cache_layer_answers_repeats_and_misses_on_changes() {
-    let slow = Arc::new(Slow { delay: Duration::ZERO, calls: AtomicUsize::new(0) });
+    let slow = Arc::new(Slow {
+        delay: Duration::ZERO,
+        calls: AtomicUsize::new(0),
+    });
     let cache = Arc::new(MemoryCache::new(1 << 20));
     let classifier = ServiceClassifier::new(
         "cached",
         ServiceBuilder::new()
-            .layer(ClassificationCacheLayer::new(cache.clone(), "slow/1", Duration::from_secs(60)))
+            .layer(ClassificationCacheLayer::new(
+                cache.clone(),
+                "slow/1",
+                Duration::from_secs(60),
+            ))
             .service(ClassifierService::new(slow.clone())),
     );
     let a = alert("critical");
@@ -84,13 +112,24 @@ async fn the_cache_layer_answers_repeats_and_misses_on_changes() {
     assert_eq!(first.source, ClassificationSource::Llm);
     let second = classifier.classify(&a).await.unwrap();
     assert_eq!(second.source, ClassificationSource::Cache);
-    assert_eq!((second.severity, second.category), (first.severity, first.category));
+    assert_eq!(
+        (second.severity, second.category),
+        (first.severity, first.category)
+    );
     assert_eq!(slow.calls.load(Ordering::SeqCst), 1);
     // Resolving needs no new verdict; an annotation change does.
     let resolved = a.clone().resolved_at(time::OffsetDateTime::now_utc());
-    assert_eq!(classifier.classify(&resolved).await.unwrap().source, ClassificationSource::Cache);
-    let edited = a.with_annotations(alertkit_core::Annotations::from_pairs([("summary", "changed")]));
-    assert_eq!(classifier.classify(&edited).await.unwrap().source, ClassificationSource::Llm);
+    assert_eq!(
+        classifier.classify(&resolved).await.unwrap().source,
+        ClassificationSource::Cache
+    );
+    let edited = a.with_annotations(alertkit_core::Annotations::from_pairs([(
+        "summary", "changed",
+    )]));
+    assert_eq!(
+        classifier.classify(&edited).await.unwrap().source,
+        ClassificationSource::Llm
+    );
     assert_eq!(slow.calls.load(Ordering::SeqCst), 2);
     assert_eq!(cache.stats().hits, 2);
 }
@@ -109,7 +148,11 @@ impl Publisher for Failing {
 }
 
 fn notification(severity: &str) -> Notification {
-    Notification::new(alert(severity), EventKind::Firing, Arc::new(Origin::named("test")))
+    Notification::new(
+        alert(severity),
+        EventKind::Firing,
+        Arc::new(Origin::named("test")),
+    )
 }
 
 #[tokio::test]
@@ -129,12 +172,21 @@ async fn filters_and_fan_out_report_per_target() {
                 .service(PublisherService::new(pager.clone())),
         )
         .with_publisher(chat.clone())
-        .with_publisher(Arc::new(Failing(|| PublishError::Rejected { status: Some(400), message: "bad".into() })));
-    assert_eq!(fanout.names().collect::<Vec<_>>(), ["pager", "chat", "failing"]);
+        .with_publisher(Arc::new(Failing(|| PublishError::Rejected {
+            status: Some(400),
+            message: "bad".into(),
+        })));
+    assert_eq!(
+        fanout.names().collect::<Vec<_>>(),
+        ["pager", "chat", "failing"]
+    );
 
     let results = fanout.publish_all(&notification("warning")).await;
     let pager_result = results[0].result.as_ref().unwrap();
-    assert!(!pager_result.is_delivered(), "warning filtered out of the pager");
+    assert!(
+        !pager_result.is_delivered(),
+        "warning filtered out of the pager"
+    );
     assert!(results[1].result.as_ref().unwrap().is_delivered());
     let failed = results[2].result.as_ref().unwrap_err();
     assert_eq!(failed.status(), Some(400));
@@ -161,9 +213,17 @@ async fn a_publisher_stack_is_a_publisher_again_with_typed_errors() {
         .timeout(Duration::from_millis(10))
         .service(PublisherService::new(Arc::new(Hang)));
     let publisher: Arc<dyn Publisher> = Arc::new(ServicePublisher::new("hang-with-timeout", stack));
-    let err = publisher.publish(&notification("critical")).await.unwrap_err();
+    let err = publisher
+        .publish(&notification("critical"))
+        .await
+        .unwrap_err();
     assert!(matches!(err, PublishError::Timeout), "got {err:?}");
-    let rate_limited = Failing(|| PublishError::RateLimited { retry_after: Some(Duration::from_secs(3)) });
-    let err = rate_limited.publish(&notification("critical")).await.unwrap_err();
+    let rate_limited = Failing(|| PublishError::RateLimited {
+        retry_after: Some(Duration::from_secs(3)),
+    });
+    let err = rate_limited
+        .publish(&notification("critical"))
+        .await
+        .unwrap_err();
     assert_eq!(err.retry_after(), Some(Duration::from_secs(3)));
 }

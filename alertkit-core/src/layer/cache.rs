@@ -136,7 +136,8 @@ where
             match cache.get(&key).await {
                 Ok(Some(bytes)) => match serde_json::from_slice::<Classification>(&bytes) {
                     Ok(mut hit) => {
-                        metrics::counter!("alertkit_classification_cache_total", "result" => "hit").increment(1);
+                        metrics::counter!("alertkit_classification_cache_total", "result" => "hit")
+                            .increment(1);
                         hit.source = ClassificationSource::Cache;
                         hit.latency = start.elapsed();
                         return Ok(hit);
@@ -147,10 +148,12 @@ where
                     }
                 },
                 Ok(None) => {
-                    metrics::counter!("alertkit_classification_cache_total", "result" => "miss").increment(1);
+                    metrics::counter!("alertkit_classification_cache_total", "result" => "miss")
+                        .increment(1);
                 }
                 Err(e) => {
-                    metrics::counter!("alertkit_classification_cache_total", "result" => "error").increment(1);
+                    metrics::counter!("alertkit_classification_cache_total", "result" => "error")
+                        .increment(1);
                     tracing::debug!(error = %e, "classification cache unavailable; treating as a miss");
                 }
             }

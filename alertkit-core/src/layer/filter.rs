@@ -47,18 +47,18 @@ impl PublishFilter {
             .classification
             .as_ref()
             .map_or_else(|| n.alert.label_severity(), |c| c.severity);
-        if let Some(min) = self.min_severity {
-            if !severity.at_least(min) {
-                return Err(format!("severity {severity} below {min}"));
-            }
+        if let Some(min) = self.min_severity
+            && !severity.at_least(min)
+        {
+            return Err(format!("severity {severity} below {min}"));
         }
         if !self.matchers.matches(&n.alert.labels) {
             return Err(format!("labels do not match {}", self.matchers));
         }
-        if let (Some(min), Some(c)) = (self.min_confidence, &n.classification) {
-            if c.confidence < min {
-                return Err(format!("confidence {:.2} below {min:.2}", c.confidence));
-            }
+        if let (Some(min), Some(c)) = (self.min_confidence, &n.classification)
+            && c.confidence < min
+        {
+            return Err(format!("confidence {:.2} below {min:.2}", c.confidence));
         }
         Ok(())
     }

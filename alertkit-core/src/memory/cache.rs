@@ -19,7 +19,12 @@ struct Entry {
 struct PerEntryTtl;
 
 impl moka::Expiry<Arc<str>, Entry> for PerEntryTtl {
-    fn expire_after_create(&self, _key: &Arc<str>, value: &Entry, _now: Instant) -> Option<Duration> {
+    fn expire_after_create(
+        &self,
+        _key: &Arc<str>,
+        value: &Entry,
+        _now: Instant,
+    ) -> Option<Duration> {
         Some(value.ttl)
     }
 

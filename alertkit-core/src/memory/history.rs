@@ -10,8 +10,8 @@ use time::OffsetDateTime;
 use super::lock;
 use crate::traits::{Cursor, HistoryPage};
 use crate::{
-    AlertRecord, Classification, EventKind, Fingerprint, HistoryEvent, HistoryQuery,
-    HistoryStore, Receipt, RecordOutcome, StateKey, Status, StoreError,
+    AlertRecord, Classification, EventKind, Fingerprint, HistoryEvent, HistoryQuery, HistoryStore,
+    Receipt, RecordOutcome, StateKey, Status, StoreError,
 };
 
 /// Bounds of a [`MemoryHistoryStore`].
@@ -126,7 +126,8 @@ impl State {
                 classification: None,
                 generator_url: Arc::clone(&a.generator_url),
             };
-            self.order.insert((r.received_at.unix_timestamp_nanos(), fp));
+            self.order
+                .insert((r.received_at.unix_timestamp_nanos(), fp));
             let events = VecDeque::from([HistoryEvent::from_receipt(kind, r)]);
             self.alerts.insert(fp, Entry { record, events });
             self.evict(config.max_alerts);
@@ -267,7 +268,8 @@ impl HistoryStore for MemoryHistoryStore {
         .max(1);
         let state = lock::read(&self.state);
         let after = query.after.map(|c| (c.last_changed, c.fingerprint));
-        let keys: Box<dyn Iterator<Item = &(i128, Fingerprint)>> = match (query.oldest_first, after) {
+        let keys: Box<dyn Iterator<Item = &(i128, Fingerprint)>> = match (query.oldest_first, after)
+        {
             (false, Some(c)) => Box::new(state.order.range(..c).rev()),
             (false, None) => Box::new(state.order.iter().rev()),
             (true, Some(c)) => Box::new(state.order.range((Bound::Excluded(c), Bound::Unbounded))),
@@ -288,7 +290,11 @@ impl HistoryStore for MemoryHistoryStore {
             }
             records.push(entry.record.clone());
         }
-        let next = if more { records.last().map(Cursor::after) } else { None };
+        let next = if more {
+            records.last().map(Cursor::after)
+        } else {
+            None
+        };
         Ok(HistoryPage { records, next })
     }
 }

@@ -2,7 +2,9 @@
 
 use async_trait::async_trait;
 
-use crate::{Alert, Category, Classification, ClassificationSource, Classifier, ClassifyError, Severity};
+use crate::{
+    Alert, Category, Classification, ClassificationSource, Classifier, ClassifyError, Severity,
+};
 
 /// Classifies from the alert's `severity` label alone ([`Severity::from_label`]),
 /// with source [`ClassificationSource::Default`].
@@ -42,10 +44,13 @@ impl Classifier for LabelClassifier {
             .chars()
             .take(200)
             .collect::<String>();
-        Ok(
-            Classification::new(severity, Category::Other, confidence, ClassificationSource::Default)
-                .with_summary(summary)
-                .with_model(self.id()),
+        Ok(Classification::new(
+            severity,
+            Category::Other,
+            confidence,
+            ClassificationSource::Default,
         )
+        .with_summary(summary)
+        .with_model(self.id()))
     }
 }

@@ -319,7 +319,9 @@ impl Serialize for LabelSet {
 
 impl<'de> Deserialize<'de> for LabelSet {
     fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
-        deserializer.deserialize_option(OptionPairs).map(Self::from_vec)
+        deserializer
+            .deserialize_option(OptionPairs)
+            .map(Self::from_vec)
     }
 }
 
@@ -331,7 +333,9 @@ impl Serialize for Annotations {
 
 impl<'de> Deserialize<'de> for Annotations {
     fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
-        deserializer.deserialize_option(OptionPairs).map(Self::from_vec)
+        deserializer
+            .deserialize_option(OptionPairs)
+            .map(Self::from_vec)
     }
 }
 
@@ -398,6 +402,9 @@ mod tests {
     fn intersection() {
         let a = LabelSet::from_pairs([("a", "1"), ("b", "2"), ("c", "3")]);
         let b = LabelSet::from_pairs([("a", "1"), ("b", "X"), ("c", "3")]);
-        assert_eq!(a.intersection(&b), LabelSet::from_pairs([("a", "1"), ("c", "3")]));
+        assert_eq!(
+            a.intersection(&b),
+            LabelSet::from_pairs([("a", "1"), ("c", "3")])
+        );
     }
 }

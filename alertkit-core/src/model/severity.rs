@@ -36,7 +36,7 @@ use serde::{Deserialize, Deserializer, Serialize, Serializer};
 /// assert!(Severity::Critical.at_least(Severity::Warning));
 /// assert_eq!("critical".parse::<Severity>().unwrap(), Severity::Critical);
 /// ```
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default)]
 pub enum Severity {
     /// Wake someone up.
     Critical,
@@ -47,6 +47,7 @@ pub enum Severity {
     /// Not worth a human's attention (heartbeats, test alerts, known flukes).
     Noise,
     /// No severity given, or a spelling not in the table.
+    #[default]
     Unknown,
 }
 
@@ -76,12 +77,12 @@ impl Severity {
         match v.to_ascii_lowercase().as_str() {
             "critical" | "crit" | "fatal" | "emergency" | "emerg" | "alert" | "disaster"
             | "page" | "paging" | "pager" | "high" | "major" | "error" | "err" | "severe"
-            | "urgent" | "p0" | "p1" | "sev0" | "sev1" | "sev-0" | "sev-1" | "s0" | "s1"
-            | "0" | "1" => Severity::Critical,
+            | "urgent" | "p0" | "p1" | "sev0" | "sev1" | "sev-0" | "sev-1" | "s0" | "s1" | "0"
+            | "1" => Severity::Critical,
             "warning" | "warn" | "medium" | "moderate" | "average" | "minor" | "p2" | "p3"
             | "sev2" | "sev3" | "sev-2" | "sev-3" | "s2" | "s3" | "2" | "3" => Severity::Warning,
-            "info" | "informational" | "information" | "notice" | "low" | "debug" | "ok"
-            | "p4" | "p5" | "sev4" | "sev5" | "sev-4" | "sev-5" | "s4" | "s5" | "4" | "5" => {
+            "info" | "informational" | "information" | "notice" | "low" | "debug" | "ok" | "p4"
+            | "p5" | "sev4" | "sev5" | "sev-4" | "sev-5" | "s4" | "s5" | "4" | "5" => {
                 Severity::Info
             }
             "noise" | "none" => Severity::Noise,
@@ -113,12 +114,6 @@ impl Severity {
     /// Whether `self` is at least as urgent as `min` (see [`Severity::rank`]).
     pub const fn at_least(self, min: Severity) -> bool {
         self.rank() >= min.rank()
-    }
-}
-
-impl Default for Severity {
-    fn default() -> Self {
-        Severity::Unknown
     }
 }
 

@@ -48,7 +48,12 @@ pub fn format_rfc3339(t: OffsetDateTime) -> String {
     } else {
         let (oh, om, _) = offset.as_hms();
         let sign = if offset.is_negative() { '-' } else { '+' };
-        let _ = write!(out, "{sign}{:02}:{:02}", oh.unsigned_abs(), om.unsigned_abs());
+        let _ = write!(
+            out,
+            "{sign}{:02}:{:02}",
+            oh.unsigned_abs(),
+            om.unsigned_abs()
+        );
     }
     out
 }

@@ -139,7 +139,8 @@ impl Ingest {
     /// Waits for queue space when the pipeline is saturated (backpressure).
     pub async fn submit(&self, batch: SourceBatch) -> Result<IngestReceipt, PipelineError> {
         let received = batch.alerts.len();
-        metrics::counter!("alert_history_business_alerts_received_total").increment(received as u64);
+        metrics::counter!("alert_history_business_alerts_received_total")
+            .increment(received as u64);
         if received == 0 {
             return Ok(IngestReceipt::default());
         }
@@ -168,7 +169,10 @@ pub struct PipelineBuilder {
 impl std::fmt::Debug for PipelineBuilder {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("PipelineBuilder")
-            .field("classifier", &self.classifier.as_ref().map(|c| c.id().to_owned()))
+            .field(
+                "classifier",
+                &self.classifier.as_ref().map(|c| c.id().to_owned()),
+            )
             .field("config", &self.config)
             .finish_non_exhaustive()
     }
@@ -290,7 +294,11 @@ impl Pipeline {
     /// down, committing each upstream once it is recorded. Transient failures
     /// (source or store) are retried with capped exponential backoff.
     pub fn run_source<S: AlertSource>(&self, source: S) -> JoinHandle<()> {
-        tokio::spawn(stages::pull(source, self.ingest(), self.shutdown_rx.clone()))
+        tokio::spawn(stages::pull(
+            source,
+            self.ingest(),
+            self.shutdown_rx.clone(),
+        ))
     }
 
     /// Stops accepting batches, drains every stage, and waits for them.

@@ -8,10 +8,9 @@ use futures_util::StreamExt;
 use time::OffsetDateTime;
 use tokio::sync::{mpsc, watch};
 
-use super::{IngestReceipt, Ingest, Job, PipelineConfig, PipelineError};
+use super::{Ingest, IngestReceipt, Job, PipelineConfig, PipelineError};
 use crate::{
-    AlertSource, Classification, Classifier, Handoff, HistoryStore, Notification, Receipt,
-    StateKey,
+    AlertSource, Classification, Classifier, Handoff, HistoryStore, Notification, Receipt, StateKey,
 };
 
 /// Capped exponential backoff for retrying transient failures.
@@ -63,7 +62,11 @@ impl Recorder {
         }
     }
 
-    pub(super) async fn run(self, mut rx: mpsc::Receiver<Job>, mut shutdown: watch::Receiver<bool>) {
+    pub(super) async fn run(
+        self,
+        mut rx: mpsc::Receiver<Job>,
+        mut shutdown: watch::Receiver<bool>,
+    ) {
         let mut closing = false;
         loop {
             let first = if closing {
@@ -91,7 +94,8 @@ impl Recorder {
                     Err(_) => break,
                 }
             }
-            metrics::gauge!("alertkit_pipeline_queue_depth", "stage" => "record").set(rx.len() as f64);
+            metrics::gauge!("alertkit_pipeline_queue_depth", "stage" => "record")
+                .set(rx.len() as f64);
             self.record(jobs).await;
         }
     }
@@ -146,7 +150,8 @@ impl Recorder {
             self.seen.insert(receipt.alert.state_key(), ());
             let Some(kind) = change else { continue };
             changed[j] += 1;
-            metrics::counter!("alertkit_pipeline_changes_total", "kind" => kind.as_str()).increment(1);
+            metrics::counter!("alertkit_pipeline_changes_total", "kind" => kind.as_str())
+                .increment(1);
             if kind.is_notifiable() {
                 let mut n =
                     Notification::new(receipt.alert, kind, Arc::clone(&jobs[j].batch.origin));
@@ -195,9 +200,8 @@ pub(super) async fn classify(
     concurrency: usize,
     timeout: Duration,
 ) {
-    let notifications = futures_util::stream::unfold(rx, |mut rx| async move {
-        rx.recv().await.map(|n| (n, rx))
-    });
+    let notifications =
+        futures_util::stream::unfold(rx, |mut rx| async move { rx.recv().await.map(|n| (n, rx)) });
     let classified = notifications
         .map(|n| {
             let classifier = Arc::clone(&classifier);
@@ -255,11 +259,11 @@ pub(super) async fn hand_off(
                     .map(|c| (n.alert.state_key(), Arc::clone(c)))
             })
             .collect();
-        if !classified.is_empty() {
-            if let Err(e) = store.attach_classifications(&classified, now).await {
-                // The verdict travels with the notification anyway; history misses it.
-                tracing::warn!(error = %e, "could not attach classifications to history");
-            }
+        if !classified.is_empty()
+            && let Err(e) = store.attach_classifications(&classified, now).await
+        {
+            // The verdict travels with the notification anyway; history misses it.
+            tracing::warn!(error = %e, "could not attach classifications to history");
         }
         let notifications = std::mem::take(&mut batch);
         let count = notifications.len();
@@ -269,11 +273,14 @@ pub(super) async fn hand_off(
             attempts += 1;
             match handoff.hand_off(notifications.clone()).await {
                 Ok(()) => {
-                    metrics::counter!("alertkit_pipeline_handoff_total", "outcome" => "ok").increment(count as u64);
+                    metrics::counter!("alertkit_pipeline_handoff_total", "outcome" => "ok")
+                        .increment(count as u64);
                     let done = OffsetDateTime::now_utc();
                     for n in &notifications {
-                        metrics::histogram!("alert_history_business_alert_processing_duration_seconds")
-                            .record((done - n.received_at).as_seconds_f64().max(0.0));
+                        metrics::histogram!(
+                            "alert_history_business_alert_processing_duration_seconds"
+                        )
+                        .record((done - n.received_at).as_seconds_f64().max(0.0));
                     }
                     break;
                 }
@@ -283,7 +290,8 @@ pub(super) async fn hand_off(
                 }
                 Err(e) => {
                     tracing::error!(error = %e, notifications = count, "hand-off failed for good; notifications dropped");
-                    metrics::counter!("alertkit_pipeline_handoff_total", "outcome" => "dropped").increment(count as u64);
+                    metrics::counter!("alertkit_pipeline_handoff_total", "outcome" => "dropped")
+                        .increment(count as u64);
                     break;
                 }
             }

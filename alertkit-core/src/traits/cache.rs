@@ -114,7 +114,9 @@ impl<C: Cache + ?Sized> Service<CacheRequest> for CacheService<C> {
         Box::pin(async move {
             match req {
                 CacheRequest::Get(key) => inner.get(&key).await,
-                CacheRequest::Set(key, value, ttl) => inner.set(&key, value, ttl).await.map(|()| None),
+                CacheRequest::Set(key, value, ttl) => {
+                    inner.set(&key, value, ttl).await.map(|()| None)
+                }
                 CacheRequest::Delete(key) => inner.delete(&key).await.map(|()| None),
             }
         })

@@ -242,7 +242,12 @@ impl std::str::FromStr for Cursor {
     type Err = StoreError;
 
     fn from_str(s: &str) -> Result<Self, Self::Err> {
-        let bad = || StoreError::InvalidQuery(format!("after: malformed cursor {:?}", s.chars().take(64).collect::<String>()));
+        let bad = || {
+            StoreError::InvalidQuery(format!(
+                "after: malformed cursor {:?}",
+                s.chars().take(64).collect::<String>()
+            ))
+        };
         let (nanos, fp) = s.rsplit_once('-').ok_or_else(bad)?;
         Ok(Self {
             last_changed: nanos.parse().map_err(|_| bad())?,

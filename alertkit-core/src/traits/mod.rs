@@ -20,8 +20,8 @@ mod source;
 pub use cache::{Cache, CacheRequest, CacheService, CacheStats};
 pub use classify::{Classifier, ClassifierService, ServiceClassifier};
 pub use history::{
-    AlertRecord, Cursor, EventKind, HistoryEvent, HistoryPage, HistoryQuery, HistoryStore,
-    Receipt, RecordOutcome, RecordService,
+    AlertRecord, Cursor, EventKind, HistoryEvent, HistoryPage, HistoryQuery, HistoryStore, Receipt,
+    RecordOutcome, RecordService,
 };
 pub use publish::{
     Handoff, Notification, Origin, PublishOutcome, PublishReceipt, Publisher, PublisherService,

@@ -75,7 +75,9 @@ impl<S> StreamSource<S> {
 
 impl<S> std::fmt::Debug for StreamSource<S> {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("StreamSource").field("name", &self.name).finish_non_exhaustive()
+        f.debug_struct("StreamSource")
+            .field("name", &self.name)
+            .finish_non_exhaustive()
     }
 }
 

@@ -82,8 +82,7 @@ pub fn parse_postable_alerts(
     };
     for (index, item) in raw.into_iter().enumerate() {
         let prefix = format!("[{index}]");
-        match from_json::<WirePostable>(item.get().as_bytes())
-            .and_then(|p| p.into_alert(defaults))
+        match from_json::<WirePostable>(item.get().as_bytes()).and_then(|p| p.into_alert(defaults))
         {
             Ok((alert, expires)) => {
                 out.alerts.push(alert);

@@ -182,14 +182,14 @@ impl WebhookMessage {
             ));
         }
         let wire: WireMessage = from_json(bytes)?;
-        if let Some(version) = &wire.version {
-            if version != "4" {
-                let shown: String = version.chars().take(16).collect();
-                return Err(ParseError::validation(
-                    "version",
-                    format!("unsupported webhook version {shown:?}, expected \"4\""),
-                ));
-            }
+        if let Some(version) = &wire.version
+            && version != "4"
+        {
+            let shown: String = version.chars().take(16).collect();
+            return Err(ParseError::validation(
+                "version",
+                format!("unsupported webhook version {shown:?}, expected \"4\""),
+            ));
         }
         let mut alerts = Vec::with_capacity(wire.alerts.len());
         let mut fingerprint_mismatches = Vec::new();

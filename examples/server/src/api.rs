@@ -5,8 +5,8 @@ use std::sync::Arc;
 use alertkit_core::pipeline::{Ingest, IngestReceipt, PipelineError};
 use alertkit_core::traits::Cursor;
 use alertkit_core::{
-    ApiV2Defaults, Fingerprint, HistoryQuery, HistoryStore, Matchers, Origin, ParseError,
-    Severity, SourceBatch, Status, StoreError, WebhookMessage, parse_postable_alerts,
+    ApiV2Defaults, Fingerprint, HistoryQuery, HistoryStore, Matchers, Origin, ParseError, Severity,
+    SourceBatch, Status, StoreError, WebhookMessage, parse_postable_alerts,
 };
 use axum::extract::{DefaultBodyLimit, Path, Query, State};
 use axum::http::StatusCode;
@@ -65,7 +65,9 @@ impl ApiError {
 
     fn store(e: &StoreError) -> Self {
         match e {
-            StoreError::InvalidQuery(m) | StoreError::Invalid(m) => Self::bad_request("query", m.clone()),
+            StoreError::InvalidQuery(m) | StoreError::Invalid(m) => {
+                Self::bad_request("query", m.clone())
+            }
             e if e.is_transient() => Self {
                 status: StatusCode::SERVICE_UNAVAILABLE,
                 body: json!({"error": e.to_string()}),
@@ -112,7 +114,10 @@ fn check_count(n: usize) -> Result<(), ApiError> {
 }
 
 /// `POST /webhook`: an Alertmanager webhook v4, acknowledged after commit.
-async fn webhook(State(s): State<AppState>, body: Bytes) -> Result<Json<serde_json::Value>, ApiError> {
+async fn webhook(
+    State(s): State<AppState>,
+    body: Bytes,
+) -> Result<Json<serde_json::Value>, ApiError> {
     let msg = WebhookMessage::from_json(&body).map_err(|e| ApiError::parse(&e))?;
     check_count(msg.alerts.len())?;
     for m in &msg.fingerprint_mismatches {
@@ -128,7 +133,8 @@ async fn webhook(State(s): State<AppState>, body: Bytes) -> Result<Json<serde_js
 
 /// `POST /api/v2/alerts`: Alertmanager's API v2; valid alerts are stored even when others are rejected.
 async fn api_v2_alerts(State(s): State<AppState>, body: Bytes) -> Result<Response, ApiError> {
-    let parsed = parse_postable_alerts(&body, ApiV2Defaults::now()).map_err(|e| ApiError::parse(&e))?;
+    let parsed =
+        parse_postable_alerts(&body, ApiV2Defaults::now()).map_err(|e| ApiError::parse(&e))?;
     check_count(parsed.alerts.len() + parsed.errors.len())?;
     let receipt = s
         .ingest
@@ -171,7 +177,12 @@ impl ListParams {
             None => None,
             Some("firing") => Some(Status::Firing),
             Some("resolved") => Some(Status::Resolved),
-            Some(other) => return Err(ApiError::bad_request("status", format!("{other:?} is not firing or resolved"))),
+            Some(other) => {
+                return Err(ApiError::bad_request(
+                    "status",
+                    format!("{other:?} is not firing or resolved"),
+                ));
+            }
         };
         q.severity = self
             .severity
@@ -179,7 +190,8 @@ impl ListParams {
             .transpose()
             .map_err(|e| ApiError::bad_request("severity", e.to_string()))?;
         if let Some(f) = self.filter {
-            q.matchers = Matchers::parse(&f).map_err(|e| ApiError::bad_request("filter", e.to_string()))?;
+            q.matchers =
+                Matchers::parse(&f).map_err(|e| ApiError::bad_request("filter", e.to_string()))?;
         }
         q.text = self.q;
         q.limit = self.limit.unwrap_or(100).min(1000);
@@ -200,9 +212,15 @@ async fn history_list(
 ) -> Result<Json<serde_json::Value>, ApiError> {
     let Query(params) = params.map_err(|e| ApiError::bad_request("query", e.body_text()))?;
     let query = params.into_query()?;
-    let page = s.store.list(&query).await.map_err(|e| ApiError::store(&e))?;
+    let page = s
+        .store
+        .list(&query)
+        .await
+        .map_err(|e| ApiError::store(&e))?;
     let alerts: Vec<AlertView<'_>> = page.records.iter().map(AlertView::from).collect();
-    Ok(Json(json!({"alerts": alerts, "next": page.next.map(|c| c.to_string())})))
+    Ok(Json(
+        json!({"alerts": alerts, "next": page.next.map(|c| c.to_string())}),
+    ))
 }
 
 /// `GET /api/v2/history/{fingerprint}`: one alert and its timeline.
@@ -210,24 +228,35 @@ async fn history_one(
     State(s): State<AppState>,
     Path(fingerprint): Path<String>,
 ) -> Result<Json<serde_json::Value>, ApiError> {
-    let fp: Fingerprint = fingerprint
-        .parse()
-        .map_err(|e: alertkit_core::model::InvalidFingerprint| ApiError::bad_request("fingerprint", e.to_string()))?;
+    let fp: Fingerprint =
+        fingerprint
+            .parse()
+            .map_err(|e: alertkit_core::model::InvalidFingerprint| {
+                ApiError::bad_request("fingerprint", e.to_string())
+            })?;
     let Some(record) = s.store.get(fp).await.map_err(|e| ApiError::store(&e))? else {
         return Err(ApiError {
             status: StatusCode::NOT_FOUND,
             body: json!({"error": format!("no alert with fingerprint {fp}")}),
         });
     };
-    let timeline = s.store.timeline(fp).await.map_err(|e| ApiError::store(&e))?;
+    let timeline = s
+        .store
+        .timeline(fp)
+        .await
+        .map_err(|e| ApiError::store(&e))?;
     let events: Vec<EventView<'_>> = timeline.iter().map(EventView::from).collect();
-    Ok(Json(json!({"alert": AlertView::from(&record), "timeline": events})))
+    Ok(Json(
+        json!({"alert": AlertView::from(&record), "timeline": events}),
+    ))
 }
 
 /// `GET /readyz`: the history store answers.
 async fn readyz(State(s): State<AppState>) -> Response {
     match s.store.get(Fingerprint::from_u64(0)).await {
-        Ok(_) => Json(json!({"status": "ready", "checks": {"history_store": "ok"}})).into_response(),
+        Ok(_) => {
+            Json(json!({"status": "ready", "checks": {"history_store": "ok"}})).into_response()
+        }
         Err(e) => (
             StatusCode::SERVICE_UNAVAILABLE,
             Json(json!({"status": "not ready", "checks": {"history_store": e.to_string()}})),

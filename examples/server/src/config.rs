@@ -54,7 +54,12 @@ mod tests {
     fn defaults_and_errors_name_the_key() {
         let cfg = Config::from_lookup(|_| None).unwrap();
         assert_eq!(cfg.listen.to_string(), "0.0.0.0:8080");
-        let err = Config::from_lookup(|k| (k == "SERVER_PORT").then(|| "80a".to_owned())).unwrap_err();
-        assert!(err.to_string().starts_with("invalid configuration SERVER_PORT"), "{err}");
+        let err =
+            Config::from_lookup(|k| (k == "SERVER_PORT").then(|| "80a".to_owned())).unwrap_err();
+        assert!(
+            err.to_string()
+                .starts_with("invalid configuration SERVER_PORT"),
+            "{err}"
+        );
     }
 }

@@ -67,12 +67,20 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     let config = Config::from_lookup(|k| std::env::var(k).ok())?;
     let filter = tracing_subscriber::EnvFilter::try_new(&config.log_level)
         .map_err(|e| format!("invalid configuration LOG_LEVEL: {e}"))?;
-    tracing_subscriber::fmt().json().with_env_filter(filter).init();
+    tracing_subscriber::fmt()
+        .json()
+        .with_env_filter(filter)
+        .init();
 
     let (pipeline, state) = build();
     let listener = tokio::net::TcpListener::bind(config.listen)
         .await
-        .map_err(|e| format!("cannot listen on {} (SERVER_HOST/SERVER_PORT): {e}", config.listen))?;
+        .map_err(|e| {
+            format!(
+                "cannot listen on {} (SERVER_HOST/SERVER_PORT): {e}",
+                config.listen
+            )
+        })?;
     tracing::info!(listen = %config.listen, profile = "memory", publishing = "metrics-only", "alertkit server started");
     axum::serve(listener, api::router(state))
         .with_graceful_shutdown(shutdown_signal())

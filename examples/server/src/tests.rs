@@ -17,7 +17,10 @@ async fn call(app: &axum::Router, method: &str, uri: &str, body: Vec<u8>) -> (St
     let res = app.clone().oneshot(req).await.unwrap();
     let status = res.status();
     let bytes = to_bytes(res.into_body(), usize::MAX).await.unwrap();
-    (status, serde_json::from_slice(&bytes).unwrap_or(Value::Null))
+    (
+        status,
+        serde_json::from_slice(&bytes).unwrap_or(Value::Null),
+    )
 }
 
 fn webhook_body(status: &str, ends_at: &str) -> Vec<u8> {
@@ -34,15 +37,39 @@ fn webhook_body(status: &str, ends_at: &str) -> Vec<u8> {
 async fn webhook_then_history() {
     let (pipeline, state) = build();
     let app = api::router(state);
-    let (status, body) = call(&app, "POST", "/webhook", webhook_body("firing", "0001-01-01T00:00:00Z")).await;
+    let (status, body) = call(
+        &app,
+        "POST",
+        "/webhook",
+        webhook_body("firing", "0001-01-01T00:00:00Z"),
+    )
+    .await;
     assert_eq!(status, StatusCode::OK, "{body}");
     assert_eq!(body["changed"], 1);
-    let (_, again) = call(&app, "POST", "/webhook", webhook_body("firing", "0001-01-01T00:00:00Z")).await;
+    let (_, again) = call(
+        &app,
+        "POST",
+        "/webhook",
+        webhook_body("firing", "0001-01-01T00:00:00Z"),
+    )
+    .await;
     assert_eq!(again["duplicates"], 1);
-    let (status, _) = call(&app, "POST", "/webhook", webhook_body("resolved", "2026-08-22T10:05:00Z")).await;
+    let (status, _) = call(
+        &app,
+        "POST",
+        "/webhook",
+        webhook_body("resolved", "2026-08-22T10:05:00Z"),
+    )
+    .await;
     assert_eq!(status, StatusCode::OK);
 
-    let (status, list) = call(&app, "GET", "/api/v2/history?filter=%7Balertname%3D%22DiskFull%22%7D", vec![]).await;
+    let (status, list) = call(
+        &app,
+        "GET",
+        "/api/v2/history?filter=%7Balertname%3D%22DiskFull%22%7D",
+        vec![],
+    )
+    .await;
     assert_eq!(status, StatusCode::OK, "{list}");
     let alerts = list["alerts"].as_array().unwrap();
     assert_eq!(alerts.len(), 1);
@@ -51,7 +78,12 @@ async fn webhook_then_history() {
     pipeline.shutdown().await;
     let (status, one) = call(&app, "GET", &format!("/api/v2/history/{fp}"), vec![]).await;
     assert_eq!(status, StatusCode::OK);
-    let kinds: Vec<_> = one["timeline"].as_array().unwrap().iter().map(|e| e["kind"].as_str().unwrap().to_owned()).collect();
+    let kinds: Vec<_> = one["timeline"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| e["kind"].as_str().unwrap().to_owned())
+        .collect();
     assert_eq!(kinds, ["firing", "classified", "resolved", "classified"]);
 }
 
@@ -67,12 +99,21 @@ async fn client_mistakes_are_400_with_the_field() {
     assert_eq!(status, StatusCode::BAD_REQUEST);
     assert_eq!(body["field"], "filter");
     let (status, body) = call(&app, "GET", "/api/v2/history?status=pending", vec![]).await;
-    assert_eq!((status, body["field"].as_str()), (StatusCode::BAD_REQUEST, Some("status")));
+    assert_eq!(
+        (status, body["field"].as_str()),
+        (StatusCode::BAD_REQUEST, Some("status"))
+    );
     let (status, _) = call(&app, "GET", "/api/v2/history/nothex", vec![]).await;
     assert_eq!(status, StatusCode::BAD_REQUEST);
     let (status, _) = call(&app, "GET", "/api/v2/history/0123456789abcdef", vec![]).await;
     assert_eq!(status, StatusCode::NOT_FOUND);
-    let (status, _) = call(&app, "POST", "/webhook", vec![b' '; api::MAX_BODY_BYTES + 1]).await;
+    let (status, _) = call(
+        &app,
+        "POST",
+        "/webhook",
+        vec![b' '; api::MAX_BODY_BYTES + 1],
+    )
+    .await;
     assert_eq!(status, StatusCode::PAYLOAD_TOO_LARGE);
 }
 

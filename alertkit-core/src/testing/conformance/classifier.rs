@@ -49,7 +49,11 @@ where
 {
     /// The suite with default options.
     pub fn new(make: F) -> Self {
-        Self { make, deterministic: true, cases: 64 }
+        Self {
+            make,
+            deterministic: true,
+            cases: 64,
+        }
     }
 
     /// Skips the same-input-same-verdict check (for sampling models).
@@ -71,38 +75,60 @@ where
         let rt = runtime();
         let make = &self.make;
         let deterministic = self.deterministic;
-        once(&rt, "concurrency", async { concurrency(make().await).await });
-        check(&rt, "generated_alerts", self.cases, alert(), |a| async move {
-            generated(make().await, a, deterministic).await
+        once(&rt, "concurrency", async {
+            concurrency(make().await).await
         });
+        check(
+            &rt,
+            "generated_alerts",
+            self.cases,
+            alert(),
+            |a| async move { generated(make().await, a, deterministic).await },
+        );
     }
 }
 
 fn well_formed(c: &Classification) -> Result<(), TestCaseError> {
-    ensure(c.confidence.is_finite() && (0.0..=1.0).contains(&c.confidence), || {
-        format!("confidence {} outside 0..=1", c.confidence)
-    })?;
-    ensure(c.recommendations.iter().all(|r| !r.trim().is_empty()), || "empty recommendation".into())
+    ensure(
+        c.confidence.is_finite() && (0.0..=1.0).contains(&c.confidence),
+        || format!("confidence {} outside 0..=1", c.confidence),
+    )?;
+    ensure(
+        c.recommendations.iter().all(|r| !r.trim().is_empty()),
+        || "empty recommendation".into(),
+    )
 }
 
-async fn generated(c: impl Classifier, alert: Alert, deterministic: bool) -> Result<(), TestCaseError> {
+async fn generated(
+    c: impl Classifier,
+    alert: Alert,
+    deterministic: bool,
+) -> Result<(), TestCaseError> {
     let id = c.id().to_owned();
     ensure(!id.is_empty(), || "classifier id is empty".into())?;
     let first = c.classify(&alert).await;
-    ensure(c.id() == id, || "classifier id changed between calls".into())?;
+    ensure(c.id() == id, || {
+        "classifier id changed between calls".into()
+    })?;
     match first {
         Ok(v) => {
             well_formed(&v)?;
-            if deterministic {
-                if let Ok(again) = c.classify(&alert).await {
-                    ensure(again.severity == v.severity && again.category == v.category, || {
-                        format!("same alert classified {}/{} then {}/{}", v.severity, v.category, again.severity, again.category)
-                    })?;
-                }
+            if deterministic && let Ok(again) = c.classify(&alert).await {
+                ensure(
+                    again.severity == v.severity && again.category == v.category,
+                    || {
+                        format!(
+                            "same alert classified {}/{} then {}/{}",
+                            v.severity, v.category, again.severity, again.category
+                        )
+                    },
+                )?;
             }
             Ok(())
         }
-        Err(e) => ensure(!e.to_string().is_empty(), || "error with an empty message".into()),
+        Err(e) => ensure(!e.to_string().is_empty(), || {
+            "error with an empty message".into()
+        }),
     }
 }
 
@@ -113,15 +139,25 @@ async fn concurrency(c: impl Classifier) -> Result<(), TestCaseError> {
     for i in 0..64 {
         let c = Arc::clone(&c);
         let a = Alert::firing(
-            LabelSet::from_pairs([("alertname", format!("Concurrent{}", i % 8)), ("i", i.to_string())]),
+            LabelSet::from_pairs([
+                ("alertname", format!("Concurrent{}", i % 8)),
+                ("i", i.to_string()),
+            ]),
             now,
         );
-        tasks.push(tokio::spawn(async move { c.classify(&a).await.map(|v| well_formed(&v)) }));
+        tasks.push(tokio::spawn(async move {
+            c.classify(&a).await.map(|v| well_formed(&v))
+        }));
     }
     for t in tasks {
-        match t.await.map_err(|e| TestCaseError::fail(format!("classify panicked: {e}")))? {
+        match t
+            .await
+            .map_err(|e| TestCaseError::fail(format!("classify panicked: {e}")))?
+        {
             Ok(check) => check?,
-            Err(e) => ensure(!e.to_string().is_empty(), || "error with an empty message".into())?,
+            Err(e) => ensure(!e.to_string().is_empty(), || {
+                "error with an empty message".into()
+            })?,
         }
     }
     Ok(())

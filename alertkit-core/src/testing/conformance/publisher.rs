@@ -21,7 +21,9 @@ pub struct PublisherSuite<F> {
 
 impl<F> std::fmt::Debug for PublisherSuite<F> {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("PublisherSuite").field("cases", &self.cases).finish_non_exhaustive()
+        f.debug_struct("PublisherSuite")
+            .field("cases", &self.cases)
+            .finish_non_exhaustive()
     }
 }
 
@@ -75,10 +77,16 @@ where
             let (p, observer) = make().await;
             concurrency(p, observer).await
         });
-        check(&rt, "generated_notifications", self.cases, alert(), |a| async move {
-            let (p, _) = make().await;
-            generated(p, a).await
-        });
+        check(
+            &rt,
+            "generated_notifications",
+            self.cases,
+            alert(),
+            |a| async move {
+                let (p, _) = make().await;
+                generated(p, a).await
+            },
+        );
     }
 }
 
@@ -90,18 +98,27 @@ fn notification(alert: Alert) -> Notification {
     Notification::new(alert, kind, Arc::new(Origin::named("conformance")))
 }
 
-fn delivered(op: &str, r: Result<crate::PublishReceipt, PublishError>) -> Result<bool, TestCaseError> {
+fn delivered(
+    op: &str,
+    r: Result<crate::PublishReceipt, PublishError>,
+) -> Result<bool, TestCaseError> {
     match r {
         Ok(receipt) => Ok(receipt.is_delivered()),
-        Err(e) => Err(TestCaseError::fail(format!("{op}: a healthy target failed: {e}"))),
+        Err(e) => Err(TestCaseError::fail(format!(
+            "{op}: a healthy target failed: {e}"
+        ))),
     }
 }
 
 fn check_observed(observer: Option<&Observer>, sent: &[Arc<str>]) -> Result<(), TestCaseError> {
-    let Some(observer) = observer else { return Ok(()) };
+    let Some(observer) = observer else {
+        return Ok(());
+    };
     let got: HashSet<String> = observer().into_iter().collect();
     for key in sent {
-        ensure(got.contains(&**key), || format!("notification {key} reported delivered but never arrived"))?;
+        ensure(got.contains(&**key), || {
+            format!("notification {key} reported delivered but never arrived")
+        })?;
     }
     Ok(())
 }
@@ -114,14 +131,22 @@ async fn basics(p: impl Publisher, observer: Option<Observer>) -> Result<(), Tes
         LabelSet::from_pairs([("alertname", "ConformanceCheck"), ("severity", "warning")]),
         start,
     );
-    let resolved = firing.clone().resolved_at(start + time::Duration::minutes(4));
+    let resolved = firing
+        .clone()
+        .resolved_at(start + time::Duration::minutes(4));
     let mut sent = Vec::new();
-    for n in [notification(firing.clone()), notification(firing), notification(resolved)] {
+    for n in [
+        notification(firing.clone()),
+        notification(firing),
+        notification(resolved),
+    ] {
         if delivered("publish", p.publish(&n).await)? {
             sent.push(Arc::clone(&n.dedup_key));
         }
     }
-    ensure(p.name() == name, || "publisher name changed between calls".into())?;
+    ensure(p.name() == name, || {
+        "publisher name changed between calls".into()
+    })?;
     check_observed(observer.as_ref(), &sent)
 }
 
@@ -132,7 +157,10 @@ async fn concurrency(p: impl Publisher, observer: Option<Observer>) -> Result<()
     for i in 0..32 {
         let p = Arc::clone(&p);
         let n = notification(Alert::firing(
-            LabelSet::from_pairs([("alertname", "ConformanceConcurrent".to_owned()), ("i", i.to_string())]),
+            LabelSet::from_pairs([
+                ("alertname", "ConformanceConcurrent".to_owned()),
+                ("i", i.to_string()),
+            ]),
             start,
         ));
         tasks.push(tokio::spawn(async move {
@@ -142,7 +170,9 @@ async fn concurrency(p: impl Publisher, observer: Option<Observer>) -> Result<()
     }
     let mut sent = Vec::new();
     for t in tasks {
-        let (key, r) = t.await.map_err(|e| TestCaseError::fail(format!("publish panicked: {e}")))?;
+        let (key, r) = t
+            .await
+            .map_err(|e| TestCaseError::fail(format!("publish panicked: {e}")))?;
         if delivered("concurrent publish", r)? {
             sent.push(key);
         }
@@ -153,6 +183,8 @@ async fn concurrency(p: impl Publisher, observer: Option<Observer>) -> Result<()
 async fn generated(p: impl Publisher, alert: Alert) -> Result<(), TestCaseError> {
     match p.publish(&notification(alert)).await {
         Ok(_) => Ok(()),
-        Err(e) => ensure(!e.to_string().is_empty(), || "error with an empty message".into()),
+        Err(e) => ensure(!e.to_string().is_empty(), || {
+            "error with an empty message".into()
+        }),
     }
 }
