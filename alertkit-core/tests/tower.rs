@@ -227,3 +227,118 @@ async fn a_publisher_stack_is_a_publisher_again_with_typed_errors() {
         .unwrap_err();
     assert_eq!(err.retry_after(), Some(Duration::from_secs(3)));
 }
+
+/// Fails with a 503 until `failures` runs out.
+struct Recovering {
+    failures: AtomicUsize,
+    calls: AtomicUsize,
+    permanent: bool,
+}
+
+#[async_trait::async_trait]
+impl Publisher for Recovering {
+    fn name(&self) -> &str {
+        "recovering"
+    }
+    async fn publish(&self, _: &Notification) -> Result<PublishReceipt, PublishError> {
+        self.calls.fetch_add(1, Ordering::SeqCst);
+        if self.permanent {
+            return Err(PublishError::Rejected {
+                status: Some(400),
+                message: "bad payload".into(),
+            });
+        }
+        match self
+            .failures
+            .fetch_update(Ordering::SeqCst, Ordering::SeqCst, |n| n.checked_sub(1))
+        {
+            Ok(_) => Err(PublishError::Server {
+                status: 503,
+                message: "try later".into(),
+            }),
+            Err(_) => Ok(PublishReceipt::delivered().with_status(200)),
+        }
+    }
+}
+
+/// Retries transient publish errors, up to `left` times.
+#[derive(Clone)]
+struct RetryTransient {
+    left: usize,
+}
+
+impl tower::retry::Policy<Notification, PublishReceipt, PublishError> for RetryTransient {
+    type Future = std::future::Ready<()>;
+
+    fn retry(
+        &mut self,
+        _: &mut Notification,
+        result: &mut Result<PublishReceipt, PublishError>,
+    ) -> Option<Self::Future> {
+        match result {
+            Err(e) if e.is_transient() && self.left > 0 => {
+                self.left -= 1;
+                Some(std::future::ready(()))
+            }
+            _ => None,
+        }
+    }
+
+    fn clone_request(&mut self, req: &Notification) -> Option<Notification> {
+        Some(req.clone())
+    }
+}
+
+#[tokio::test]
+async fn stock_retry_uses_is_transient() {
+    let flaky = Arc::new(Recovering {
+        failures: AtomicUsize::new(2),
+        calls: AtomicUsize::new(0),
+        permanent: false,
+    });
+    let svc = ServiceBuilder::new()
+        .retry(RetryTransient { left: 3 })
+        .service(PublisherService::new(flaky.clone()));
+    let receipt = svc.oneshot(notification("critical")).await.unwrap();
+    assert_eq!(receipt.status_code, Some(200));
+    assert_eq!(
+        flaky.calls.load(Ordering::SeqCst),
+        3,
+        "two 503s retried, then delivered"
+    );
+
+    let rejecting = Arc::new(Recovering {
+        failures: AtomicUsize::new(0),
+        calls: AtomicUsize::new(0),
+        permanent: true,
+    });
+    let svc = ServiceBuilder::new()
+        .retry(RetryTransient { left: 3 })
+        .service(PublisherService::new(rejecting.clone()));
+    assert!(svc.oneshot(notification("critical")).await.is_err());
+    assert_eq!(
+        rejecting.calls.load(Ordering::SeqCst),
+        1,
+        "a 400 is never retried"
+    );
+}
+
+#[tokio::test(start_paused = true)]
+async fn stock_rate_limit_paces_a_publisher() {
+    let sink = Arc::new(RecordingPublisher::new("paced", 100));
+    let svc = ServiceBuilder::new()
+        .buffer(16)
+        .rate_limit(2, Duration::from_secs(1))
+        .service(PublisherService::new(sink.clone()));
+    let publisher = ServicePublisher::new("paced", svc);
+    let start = tokio::time::Instant::now();
+    for _ in 0..6 {
+        publisher.publish(&notification("warning")).await.unwrap();
+    }
+    assert_eq!(sink.notifications().len(), 6);
+    assert!(
+        start.elapsed() >= Duration::from_secs(2),
+        "6 sends at 2/s took {:?}",
+        start.elapsed()
+    );
+}

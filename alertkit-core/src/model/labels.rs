@@ -46,6 +46,28 @@ impl Pairs {
     fn iter(&self) -> impl ExactSizeIterator<Item = (&str, &str)> + '_ {
         self.0.iter().map(|(k, v)| (&**k, &**v))
     }
+
+    /// The pairs `other` holds with the same value.
+    fn common(&self, other: &Pairs) -> Vec<Pair> {
+        self.0
+            .iter()
+            .filter(|(k, v)| other.get(k) == Some(&**v))
+            .cloned()
+            .collect()
+    }
+}
+
+/// Converts `(name, value)` pairs of any string types into owned pairs.
+fn owned<I, K, V>(pairs: I) -> Vec<Pair>
+where
+    I: IntoIterator<Item = (K, V)>,
+    K: Into<Box<str>>,
+    V: Into<Box<str>>,
+{
+    pairs
+        .into_iter()
+        .map(|(k, v)| (k.into(), v.into()))
+        .collect()
 }
 
 impl Default for Pairs {
@@ -86,12 +108,7 @@ impl LabelSet {
         K: Into<Box<str>>,
         V: Into<Box<str>>,
     {
-        Self::from_vec(
-            pairs
-                .into_iter()
-                .map(|(k, v)| (k.into(), v.into()))
-                .collect(),
-        )
+        Self::from_vec(owned(pairs))
     }
 
     /// Builds a set from owned pairs without copying the strings.
@@ -133,14 +150,7 @@ impl LabelSet {
 
     /// The labels both sets share with equal values (Alertmanager's `commonLabels`).
     pub fn intersection(&self, other: &LabelSet) -> LabelSet {
-        Self::from_vec(
-            self.pairs
-                .0
-                .iter()
-                .filter(|(k, v)| other.get(k) == Some(&**v))
-                .cloned()
-                .collect(),
-        )
+        Self::from_vec(self.pairs.common(&other.pairs))
     }
 }
 
@@ -198,12 +208,7 @@ impl Annotations {
         K: Into<Box<str>>,
         V: Into<Box<str>>,
     {
-        Self::from_vec(
-            pairs
-                .into_iter()
-                .map(|(k, v)| (k.into(), v.into()))
-                .collect(),
-        )
+        Self::from_vec(owned(pairs))
     }
 
     /// Builds annotations from owned pairs without copying the strings.
@@ -233,14 +238,7 @@ impl Annotations {
 
     /// The annotations both sets share with equal values (Alertmanager's `commonAnnotations`).
     pub fn intersection(&self, other: &Annotations) -> Annotations {
-        Self::from_vec(
-            (self.0)
-                .0
-                .iter()
-                .filter(|(k, v)| other.get(k) == Some(&**v))
-                .cloned()
-                .collect(),
-        )
+        Self::from_vec(self.0.common(&other.0))
     }
 }
 

@@ -14,3 +14,15 @@ pub use fingerprint::{Fingerprint, InvalidFingerprint};
 pub use labels::{Annotations, LabelSet, Pair};
 pub use severity::{InvalidSeverity, Severity};
 pub use time::{ZERO_TIME, format_rfc3339};
+
+/// Deserializes a value from its text form through `FromStr` (the inverse of
+/// serializing it with `collect_str` through `Display`).
+pub(crate) fn deserialize_parsed<'de, D, T>(deserializer: D) -> Result<T, D::Error>
+where
+    D: serde::Deserializer<'de>,
+    T: std::str::FromStr,
+    T::Err: std::fmt::Display,
+{
+    let s = <std::borrow::Cow<'de, str> as serde::Deserialize>::deserialize(deserializer)?;
+    s.parse().map_err(serde::de::Error::custom)
+}
