@@ -71,9 +71,43 @@ pub struct MemoryHistoryStore {
 
 #[derive(Debug, Default)]
 struct State {
-    alerts: HashMap<Fingerprint, Entry>,
+    alerts: HashMap<Fingerprint, Entry, FingerprintHasher>,
     /// `(last_changed nanos, fingerprint)` of every alert, for pages and eviction.
     order: BTreeSet<(i128, Fingerprint)>,
+    /// The same keys for resolved alerts only: the first eviction candidates.
+    resolved: BTreeSet<(i128, Fingerprint)>,
+}
+
+/// Fingerprints are already FNV hashes: use them as `HashMap` hashes as they are.
+#[derive(Debug, Default, Clone, Copy)]
+struct FingerprintHasher;
+
+impl std::hash::BuildHasher for FingerprintHasher {
+    type Hasher = IdentityHasher;
+
+    fn build_hasher(&self) -> IdentityHasher {
+        IdentityHasher(0)
+    }
+}
+
+/// Passes a `u64` through; other input (never written by `Fingerprint`) is folded in.
+#[derive(Debug)]
+struct IdentityHasher(u64);
+
+impl std::hash::Hasher for IdentityHasher {
+    fn finish(&self) -> u64 {
+        self.0
+    }
+
+    fn write(&mut self, bytes: &[u8]) {
+        for &b in bytes {
+            self.0 = self.0.rotate_left(8) ^ u64::from(b);
+        }
+    }
+
+    fn write_u64(&mut self, n: u64) {
+        self.0 = n;
+    }
 }
 
 #[derive(Debug)]
@@ -103,6 +137,18 @@ impl MemoryHistoryStore {
 }
 
 impl State {
+    fn index(&mut self, key: (i128, Fingerprint), status: Status) {
+        self.order.insert(key);
+        if status == Status::Resolved {
+            self.resolved.insert(key);
+        }
+    }
+
+    fn unindex(&mut self, key: &(i128, Fingerprint)) {
+        self.order.remove(key);
+        self.resolved.remove(key);
+    }
+
     fn apply(&mut self, r: &Receipt, config: &MemoryHistoryConfig) -> Option<EventKind> {
         let a = &r.alert;
         let fp = a.fingerprint();
@@ -126,8 +172,7 @@ impl State {
                 classification: None,
                 generator_url: Arc::clone(&a.generator_url),
             };
-            self.order
-                .insert((r.received_at.unix_timestamp_nanos(), fp));
+            self.index((r.received_at.unix_timestamp_nanos(), fp), a.status);
             let events = VecDeque::from([HistoryEvent::from_receipt(kind, r)]);
             self.alerts.insert(fp, Entry { record, events });
             self.evict(config.max_alerts);
@@ -172,27 +217,22 @@ impl State {
         while entry.events.len() > config.max_events_per_alert.max(1) {
             entry.events.pop_front();
         }
-        if old_key != new_key {
-            self.order.remove(&old_key);
-            self.order.insert(new_key);
-        }
+        self.unindex(&old_key);
+        self.index(new_key, a.status);
         Some(kind)
     }
 
     fn evict(&mut self, max_alerts: usize) {
         while self.alerts.len() > max_alerts.max(1) {
-            let victim = self
-                .order
-                .iter()
-                .find(|(_, fp)| {
-                    self.alerts
-                        .get(fp)
-                        .is_some_and(|e| e.record.status == Status::Resolved)
-                })
+            let Some(key) = self
+                .resolved
+                .first()
                 .or_else(|| self.order.first())
-                .copied();
-            let Some(key) = victim else { return };
-            self.order.remove(&key);
+                .copied()
+            else {
+                return;
+            };
+            self.unindex(&key);
             self.alerts.remove(&key.1);
         }
     }
@@ -296,5 +336,51 @@ impl HistoryStore for MemoryHistoryStore {
             None
         };
         Ok(HistoryPage { records, next })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::{Alert, LabelSet};
+
+    fn receipt(name: &str, resolved: bool, secs: i64) -> Receipt {
+        let t = OffsetDateTime::UNIX_EPOCH + time::Duration::seconds(secs);
+        let mut alert = Alert::firing(LabelSet::from_pairs([("alertname", name)]), t);
+        if resolved {
+            alert = alert.resolved_at(t);
+        }
+        Receipt {
+            alert,
+            received_at: t,
+        }
+    }
+
+    #[tokio::test]
+    async fn evicts_the_least_recently_changed_resolved_alert_first() {
+        let store = MemoryHistoryStore::new(MemoryHistoryConfig {
+            max_alerts: 3,
+            ..MemoryHistoryConfig::default()
+        });
+        let fp = |n: &str| LabelSet::from_pairs([("alertname", n)]).fingerprint();
+        store
+            .record(&[
+                receipt("firing-old", false, 1),
+                receipt("resolved-old", true, 2),
+                receipt("resolved-new", true, 3),
+                receipt("firing-new", false, 4),
+            ])
+            .await
+            .unwrap();
+        assert_eq!(store.len(), 3);
+        assert!(store.get(fp("resolved-old")).await.unwrap().is_none());
+        store.record(&[receipt("another", false, 5)]).await.unwrap();
+        assert!(store.get(fp("resolved-new")).await.unwrap().is_none());
+        // No resolved alert left: the least recently changed one goes.
+        store.record(&[receipt("third", false, 6)]).await.unwrap();
+        assert!(store.get(fp("firing-old")).await.unwrap().is_none());
+        assert!(store.get(fp("firing-new")).await.unwrap().is_some());
+        let page = store.list(&HistoryQuery::default()).await.unwrap();
+        assert_eq!(page.records.len(), 3);
     }
 }

@@ -21,19 +21,22 @@ impl Pairs {
     /// Sorts by name (bytewise, like Go's `sort.Strings`) and keeps the last
     /// value given for a repeated name, like Go's JSON decoder.
     fn build(mut pairs: Vec<Pair>, drop_empty_values: bool) -> Self {
+        if !pairs.is_sorted_by(|a, b| a.0.as_bytes() < b.0.as_bytes()) {
+            // Stable sort keeps input order among equal names, so the last one wins.
+            pairs.sort_by(|a, b| a.0.as_bytes().cmp(b.0.as_bytes()));
+            pairs.dedup_by(|later, kept| {
+                let same = later.0 == kept.0;
+                if same {
+                    std::mem::swap(&mut kept.1, &mut later.1);
+                }
+                same
+            });
+        }
+        // After de-duplication: `{"a":"x","a":""}` means no label `a`.
         if drop_empty_values {
             pairs.retain(|(_, v)| !v.is_empty());
         }
-        // Stable sort keeps input order among equal names, so the last one wins below.
-        pairs.sort_by(|a, b| a.0.as_bytes().cmp(b.0.as_bytes()));
-        let mut out: Vec<Pair> = Vec::with_capacity(pairs.len());
-        for pair in pairs {
-            match out.last_mut() {
-                Some(last) if last.0 == pair.0 => *last = pair,
-                _ => out.push(pair),
-            }
-        }
-        Self(out.into())
+        Self(pairs.into())
     }
 
     fn get(&self, name: &str) -> Option<&str> {
@@ -371,6 +374,21 @@ mod tests {
         assert_eq!(pairs, [("a", "y"), ("b", "1")]);
         assert_eq!(set.get("c"), None);
         assert_eq!(set, LabelSet::from_pairs([("a", "y"), ("b", "1")]));
+    }
+
+    proptest::proptest! {
+        #[test]
+        fn behaves_like_a_sorted_map(pairs in proptest::collection::vec(("[a-c]{1,2}", "[x-z]{0,2}"), 0..12)) {
+            let mut want = std::collections::BTreeMap::new();
+            for (k, v) in &pairs {
+                want.insert(k.clone(), v.clone());
+            }
+            want.retain(|_, v| !v.is_empty());
+            let set = LabelSet::from_pairs(pairs.iter().map(|(k, v)| (k.as_str(), v.as_str())));
+            let got: Vec<(String, String)> = set.iter().map(|(k, v)| (k.to_owned(), v.to_owned())).collect();
+            let want: Vec<(String, String)> = want.into_iter().collect();
+            proptest::prop_assert_eq!(got, want);
+        }
     }
 
     #[test]

@@ -87,7 +87,14 @@ impl fmt::Display for ParseError {
 }
 
 /// Deserializes `bytes`, keeping the path of the first error.
+///
+/// Path tracking costs an allocation per map key, so valid documents take the
+/// plain path and only a failure is parsed again to locate the error.
 pub(crate) fn from_json<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, ParseError> {
+    serde_json::from_slice(bytes).or_else(|_| from_json_tracked(bytes))
+}
+
+fn from_json_tracked<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, ParseError> {
     let mut de = serde_json::Deserializer::from_slice(bytes);
     let value = serde_path_to_error::deserialize(&mut de).map_err(path_error)?;
     de.end().map_err(|e| path_error_parts(".".to_owned(), &e))?;

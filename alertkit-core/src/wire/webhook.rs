@@ -224,15 +224,18 @@ impl WebhookMessage {
                 ends_at,
                 generator_url: Arc::from(a.generator_url),
             };
-            if let Some(received) = a.fingerprint.filter(|f| !f.is_empty()) {
-                let computed = alert.fingerprint();
-                if received.parse::<Fingerprint>().ok() != Some(computed) {
-                    fingerprint_mismatches.push(FingerprintMismatch {
-                        index,
-                        received: received.chars().take(64).collect(),
-                        computed,
-                    });
-                }
+            let computed = alert.fingerprint();
+            let received = match a.fingerprint {
+                Some(ReceivedFingerprint::Valid(fp)) if fp != computed => Some(fp.to_string()),
+                Some(ReceivedFingerprint::Invalid(s)) if !s.is_empty() => Some(s),
+                _ => None,
+            };
+            if let Some(received) = received {
+                fingerprint_mismatches.push(FingerprintMismatch {
+                    index,
+                    received,
+                    computed,
+                });
             }
             alerts.push(alert);
         }
@@ -310,7 +313,33 @@ struct WireAlert {
     #[serde(default, rename = "generatorURL")]
     generator_url: String,
     #[serde(default)]
-    fingerprint: Option<String>,
+    fingerprint: Option<ReceivedFingerprint>,
+}
+
+/// A received `fingerprint` field, parsed without allocating when it is valid.
+enum ReceivedFingerprint {
+    Valid(Fingerprint),
+    /// Not 16 hex digits: kept (truncated) for the mismatch report.
+    Invalid(String),
+}
+
+impl<'de> Deserialize<'de> for ReceivedFingerprint {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        struct V;
+        impl serde::de::Visitor<'_> for V {
+            type Value = ReceivedFingerprint;
+            fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str("a fingerprint string")
+            }
+            fn visit_str<E: serde::de::Error>(self, s: &str) -> Result<Self::Value, E> {
+                Ok(match s.parse() {
+                    Ok(fp) => ReceivedFingerprint::Valid(fp),
+                    Err(_) => ReceivedFingerprint::Invalid(s.chars().take(64).collect()),
+                })
+            }
+        }
+        deserializer.deserialize_str(V)
+    }
 }
 
 impl WireTime {
