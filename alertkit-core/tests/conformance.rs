@@ -36,12 +36,8 @@ fn recording_publisher() {
     conformance::publisher(|| async {
         let publisher = Arc::new(RecordingPublisher::new("recording", 10_000));
         let seen = Arc::clone(&publisher);
-        let observer: Observer = Arc::new(move || {
-            seen.notifications()
-                .iter()
-                .map(|n| n.dedup_key.to_string())
-                .collect()
-        });
+        let observer: Observer =
+            Arc::new(move || seen.notifications().iter().map(|n| n.dedup_key()).collect());
         (publisher, Some(observer))
     });
 }

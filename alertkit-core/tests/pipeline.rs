@@ -87,7 +87,7 @@ async fn records_classifies_and_publishes_each_change_once() {
             .as_ref()
             .is_some_and(|c| c.source == ClassificationSource::Default)
     }));
-    let keys: std::collections::HashSet<_> = sent.iter().map(|n| n.dedup_key.clone()).collect();
+    let keys: std::collections::HashSet<_> = sent.iter().map(|n| n.dedup_key()).collect();
     assert_eq!(keys.len(), 100, "dedup keys are unique per state change");
 
     let rec = s.store.get(alerts[0].fingerprint()).await.unwrap().unwrap();
@@ -232,7 +232,7 @@ struct Gate {
 
 #[async_trait::async_trait]
 impl Handoff for Gate {
-    async fn hand_off(&self, n: Vec<Notification>) -> Result<(), StoreError> {
+    async fn hand_off(&self, n: &[Notification]) -> Result<(), StoreError> {
         let _permit = self
             .open
             .acquire()

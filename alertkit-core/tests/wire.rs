@@ -155,6 +155,11 @@ fn errors_name_the_offending_path() {
         assert_eq!(err.to_string(), *want, "body {body}");
         assert_eq!(err.kind(), *kind, "body {body}");
     }
+    let mut invalid_utf8 = br#"{"alerts":[{"labels":{"a":"b"#.to_vec();
+    invalid_utf8.extend_from_slice(&[0xff, 0xfe]);
+    invalid_utf8.extend_from_slice(br#""},"startsAt":"2026-01-01T00:00:00Z"}]}"#);
+    let err = WebhookMessage::from_json(&invalid_utf8).unwrap_err();
+    assert_eq!(err.path(), "alerts[0].labels.a", "{err}");
     let err = WebhookMessage::from_json(b"{\"alerts\":[").unwrap_err();
     assert_eq!(err.kind(), ParseErrorKind::Syntax);
     assert!(WebhookMessage::from_json(b"").is_err());

@@ -145,22 +145,23 @@ impl DirectHandoff {
 
 #[async_trait]
 impl Handoff for DirectHandoff {
-    async fn hand_off(&self, notifications: Vec<Notification>) -> Result<(), StoreError> {
-        for n in &notifications {
+    async fn hand_off(&self, notifications: &[Notification]) -> Result<(), StoreError> {
+        if self.fanout.is_empty() {
+            return Ok(());
+        }
+        for n in notifications {
             for TargetResult { target, result } in self.fanout.publish_all(n).await {
-                let target = target.to_string();
-                match result {
-                    Ok(receipt) if receipt.is_delivered() => {
-                        metrics::counter!("alertkit_publish_total", "target" => target, "outcome" => "delivered").increment(1);
-                    }
-                    Ok(_) => {
-                        metrics::counter!("alertkit_publish_total", "target" => target, "outcome" => "skipped").increment(1);
-                    }
+                let outcome = match &result {
+                    Ok(receipt) if receipt.is_delivered() => "delivered",
+                    Ok(_) => "skipped",
                     Err(e) => {
-                        tracing::warn!(target = %target, dedup_key = %n.dedup_key, error = %e, "delivery failed");
-                        metrics::counter!("alertkit_publish_total", "target" => target, "outcome" => "failed").increment(1);
+                        tracing::warn!(target = %target, dedup_key = %n.alert.state_key(), error = %e, "delivery failed");
+                        "failed"
                     }
-                }
+                };
+                let target = metrics::SharedString::from(target);
+                metrics::counter!("alertkit_publish_total", "target" => target, "outcome" => outcome)
+                    .increment(1);
             }
         }
         Ok(())

@@ -85,7 +85,7 @@ where
                 let start = Instant::now();
                 let result = fut.await.map_err(Into::into);
                 let outcome = if result.is_ok() { "ok" } else { "error" };
-                let name = component.to_string();
+                let name = metrics::SharedString::from(component);
                 metrics::counter!("alertkit_component_calls_total", "component" => name.clone(), "outcome" => outcome)
                     .increment(1);
                 metrics::histogram!("alertkit_component_duration_seconds", "component" => name)

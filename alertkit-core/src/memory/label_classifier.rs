@@ -1,5 +1,7 @@
 //! [`LabelClassifier`]: the verdict an alert's own labels give.
 
+use std::sync::{Arc, LazyLock};
+
 use async_trait::async_trait;
 
 use crate::{
@@ -26,10 +28,24 @@ use crate::{
 #[derive(Debug, Clone, Copy, Default)]
 pub struct LabelClassifier;
 
+/// Shared by every verdict, so classifying allocates no model string.
+static MODEL: LazyLock<Arc<str>> = LazyLock::new(|| Arc::from(ID));
+
+const ID: &str = "labels/1";
+
+/// `s` cut to at most `max` bytes, at a character boundary.
+fn truncated(s: &str, max: usize) -> String {
+    let mut end = s.len().min(max);
+    while !s.is_char_boundary(end) {
+        end -= 1;
+    }
+    s[..end].to_owned()
+}
+
 #[async_trait]
 impl Classifier for LabelClassifier {
     fn id(&self) -> &str {
-        "labels/1"
+        ID
     }
 
     async fn classify(&self, alert: &Alert) -> Result<Classification, ClassifyError> {
@@ -37,20 +53,21 @@ impl Classifier for LabelClassifier {
             Severity::Unknown => (Severity::Warning, 0.1),
             known => (known, 0.5),
         };
-        let summary = alert
-            .summary()
-            .or_else(|| alert.alertname())
-            .unwrap_or_default()
-            .chars()
-            .take(200)
-            .collect::<String>();
-        Ok(Classification::new(
+        let summary = truncated(
+            alert
+                .summary()
+                .or_else(|| alert.alertname())
+                .unwrap_or_default(),
+            200,
+        );
+        let mut verdict = Classification::new(
             severity,
             Category::Other,
             confidence,
             ClassificationSource::Default,
         )
-        .with_summary(summary)
-        .with_model(self.id()))
+        .with_summary(summary);
+        verdict.model = Some(Arc::clone(&MODEL));
+        Ok(verdict)
     }
 }

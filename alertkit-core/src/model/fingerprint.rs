@@ -38,11 +38,21 @@ impl Fingerprint {
         self.0
     }
 
-    /// Hashes pairs that are already sorted by name and free of empty values.
+    /// Hashes label pairs that are **already sorted by name (bytewise), unique,
+    /// and free of empty values**; other input gives a fingerprint Alertmanager
+    /// would not compute.
     ///
-    /// [`LabelSet`](crate::LabelSet) calls this once when it is built; use
-    /// [`LabelSet::fingerprint`](crate::LabelSet::fingerprint) instead.
-    pub(crate) fn of_sorted<'a>(pairs: impl Iterator<Item = (&'a str, &'a str)>) -> Self {
+    /// [`LabelSet`](crate::LabelSet) calls this once when it is built, so
+    /// [`LabelSet::fingerprint`](crate::LabelSet::fingerprint) is free; this
+    /// entry point exists for callers holding sorted labels in another form.
+    ///
+    /// ```
+    /// use alertkit_core::Fingerprint;
+    ///
+    /// let fp = Fingerprint::of_sorted([("alertname", "HighLatency"), ("service", "db"), ("severity", "critical")]);
+    /// assert_eq!(fp.to_string(), "52abb4dd02d696b5");
+    /// ```
+    pub fn of_sorted<'a>(pairs: impl IntoIterator<Item = (&'a str, &'a str)>) -> Self {
         let mut h = OFFSET_BASIS;
         for (name, value) in pairs {
             h = fnv1a(h, name.as_bytes());

@@ -29,6 +29,7 @@
 //! `alertkit_pipeline_record_duration_seconds`, `alertkit_pipeline_classifications_total{outcome}`,
 //! `alertkit_pipeline_handoff_total{outcome}`, `alertkit_pipeline_queue_depth{stage}`.
 
+mod dedup;
 mod stages;
 
 use std::sync::Arc;

@@ -8,9 +8,13 @@ use futures_util::StreamExt;
 use time::OffsetDateTime;
 use tokio::sync::{mpsc, watch};
 
+use rustc_hash::FxBuildHasher;
+
+use super::dedup::RecentStates;
 use super::{Ingest, IngestReceipt, Job, PipelineConfig, PipelineError};
 use crate::{
-    AlertSource, Classification, Classifier, Handoff, HistoryStore, Notification, Receipt, StateKey,
+    AlertSource, Classification, Classifier, EventKind, Handoff, HistoryStore, Notification,
+    Receipt, StateKey,
 };
 
 /// Capped exponential backoff for retrying transient failures.
@@ -37,7 +41,7 @@ impl Backoff {
 /// Dedups, records (batched), acknowledges, and forwards changes.
 pub(super) struct Recorder {
     store: Arc<dyn HistoryStore>,
-    seen: moka::sync::Cache<StateKey, ()>,
+    seen: RecentStates,
     max_batch: usize,
     classify_tx: Option<mpsc::Sender<Notification>>,
     handoff_tx: mpsc::Sender<Notification>,
@@ -52,10 +56,10 @@ impl Recorder {
     ) -> Self {
         Self {
             store,
-            seen: moka::sync::Cache::builder()
-                .max_capacity(cfg.dedup_capacity)
-                .time_to_live(cfg.dedup_ttl)
-                .build(),
+            seen: RecentStates::new(
+                cfg.dedup_ttl,
+                usize::try_from(cfg.dedup_capacity).unwrap_or(usize::MAX),
+            ),
             max_batch: cfg.max_record_batch.max(1),
             classify_tx,
             handoff_tx,
@@ -63,7 +67,7 @@ impl Recorder {
     }
 
     pub(super) async fn run(
-        self,
+        mut self,
         mut rx: mpsc::Receiver<Job>,
         mut shutdown: watch::Receiver<bool>,
     ) {
@@ -100,16 +104,16 @@ impl Recorder {
         }
     }
 
-    async fn record(&self, jobs: Vec<Job>) {
+    async fn record(&mut self, jobs: Vec<Job>) {
         let mut receipts = Vec::new();
-        // For each receipt, the job it came from.
+        // For each receipt, the job it came from and its state key.
         let mut owners = Vec::new();
         let mut duplicates = vec![0usize; jobs.len()];
-        let mut batch_keys = HashSet::new();
+        let mut batch_keys = HashSet::with_hasher(FxBuildHasher);
         for (j, job) in jobs.iter().enumerate() {
             for alert in &job.batch.alerts {
                 let key = alert.state_key();
-                if self.seen.contains_key(&key) || !batch_keys.insert(key) {
+                if self.seen.contains(&key) || !batch_keys.insert(key) {
                     duplicates[j] += 1;
                     continue;
                 }
@@ -117,7 +121,7 @@ impl Recorder {
                     alert: alert.clone(),
                     received_at: job.received_at,
                 });
-                owners.push(j);
+                owners.push((j, key));
             }
         }
         let dup_total: usize = duplicates.iter().sum();
@@ -145,18 +149,25 @@ impl Recorder {
         };
 
         let mut changed = vec![0usize; jobs.len()];
+        let mut by_kind = [0u64; EventKind::ALL.len()];
         let mut notifications = Vec::new();
-        for ((receipt, &j), change) in receipts.into_iter().zip(&owners).zip(outcome.changes) {
-            self.seen.insert(receipt.alert.state_key(), ());
+        for ((receipt, &(j, key)), change) in receipts.into_iter().zip(&owners).zip(outcome.changes)
+        {
+            self.seen.insert(key);
             let Some(kind) = change else { continue };
             changed[j] += 1;
-            metrics::counter!("alertkit_pipeline_changes_total", "kind" => kind.as_str())
-                .increment(1);
+            by_kind[kind as usize] += 1;
             if kind.is_notifiable() {
                 let mut n =
                     Notification::new(receipt.alert, kind, Arc::clone(&jobs[j].batch.origin));
                 n.received_at = receipt.received_at;
                 notifications.push(n);
+            }
+        }
+        for (kind, n) in EventKind::ALL.into_iter().zip(by_kind) {
+            if n > 0 {
+                metrics::counter!("alertkit_pipeline_changes_total", "kind" => kind.as_str())
+                    .increment(n);
             }
         }
         // Committed: acknowledge before anything slow happens.
@@ -265,22 +276,21 @@ pub(super) async fn hand_off(
             // The verdict travels with the notification anyway; history misses it.
             tracing::warn!(error = %e, "could not attach classifications to history");
         }
-        let notifications = std::mem::take(&mut batch);
-        let count = notifications.len();
+        let count = batch.len();
         let mut backoff = Backoff::new();
         let mut attempts = 0u32;
         loop {
             attempts += 1;
-            match handoff.hand_off(notifications.clone()).await {
+            match handoff.hand_off(&batch).await {
                 Ok(()) => {
                     metrics::counter!("alertkit_pipeline_handoff_total", "outcome" => "ok")
                         .increment(count as u64);
                     let done = OffsetDateTime::now_utc();
-                    for n in &notifications {
-                        metrics::histogram!(
-                            "alert_history_business_alert_processing_duration_seconds"
-                        )
-                        .record((done - n.received_at).as_seconds_f64().max(0.0));
+                    let latency = metrics::histogram!(
+                        "alert_history_business_alert_processing_duration_seconds"
+                    );
+                    for n in &batch {
+                        latency.record((done - n.received_at).as_seconds_f64().max(0.0));
                     }
                     break;
                 }
@@ -296,6 +306,7 @@ pub(super) async fn hand_off(
                 }
             }
         }
+        batch.clear();
     }
 }
 

@@ -42,6 +42,15 @@ pub enum EventKind {
 }
 
 impl EventKind {
+    /// Every kind, in declaration order (`kind as usize` indexes it).
+    pub const ALL: [EventKind; 5] = [
+        EventKind::Firing,
+        EventKind::Resolved,
+        EventKind::Refired,
+        EventKind::AnnotationsChanged,
+        EventKind::Classified,
+    ];
+
     /// The snake_case name.
     pub const fn as_str(self) -> &'static str {
         match self {

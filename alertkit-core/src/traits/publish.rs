@@ -54,9 +54,6 @@ pub struct Notification {
     pub classification: Option<Arc<Classification>>,
     /// Where the alert came from.
     pub origin: Arc<Origin>,
-    /// Stable key of this state change (see [`Alert::state_key`]); deliveries
-    /// of the same key must be idempotent at the target.
-    pub dedup_key: Arc<str>,
     /// When alertkit received the alert state.
     pub received_at: OffsetDateTime,
 }
@@ -64,15 +61,19 @@ pub struct Notification {
 impl Notification {
     /// A notification for `alert` with the dedup key derived from its state.
     pub fn new(alert: Alert, kind: EventKind, origin: Arc<Origin>) -> Self {
-        let dedup_key = Arc::from(alert.state_key().to_string());
         Self {
             alert,
             kind,
             classification: None,
             origin,
-            dedup_key,
             received_at: OffsetDateTime::now_utc(),
         }
+    }
+
+    /// Stable key of this state change (see [`Alert::state_key`]); deliveries
+    /// of the same key must be idempotent at the target.
+    pub fn dedup_key(&self) -> String {
+        self.alert.state_key().to_string()
     }
 
     /// With a classification attached.
@@ -280,12 +281,12 @@ where
 #[async_trait]
 pub trait Handoff: Send + Sync + 'static {
     /// Takes responsibility for delivering `notifications`.
-    async fn hand_off(&self, notifications: Vec<Notification>) -> Result<(), StoreError>;
+    async fn hand_off(&self, notifications: &[Notification]) -> Result<(), StoreError>;
 }
 
 #[async_trait]
 impl<T: Handoff + ?Sized> Handoff for Arc<T> {
-    async fn hand_off(&self, notifications: Vec<Notification>) -> Result<(), StoreError> {
+    async fn hand_off(&self, notifications: &[Notification]) -> Result<(), StoreError> {
         (**self).hand_off(notifications).await
     }
 }

@@ -110,13 +110,13 @@ fn delivered(
     }
 }
 
-fn check_observed(observer: Option<&Observer>, sent: &[Arc<str>]) -> Result<(), TestCaseError> {
+fn check_observed(observer: Option<&Observer>, sent: &[String]) -> Result<(), TestCaseError> {
     let Some(observer) = observer else {
         return Ok(());
     };
     let got: HashSet<String> = observer().into_iter().collect();
     for key in sent {
-        ensure(got.contains(&**key), || {
+        ensure(got.contains(key), || {
             format!("notification {key} reported delivered but never arrived")
         })?;
     }
@@ -141,7 +141,7 @@ async fn basics(p: impl Publisher, observer: Option<Observer>) -> Result<(), Tes
         notification(resolved),
     ] {
         if delivered("publish", p.publish(&n).await)? {
-            sent.push(Arc::clone(&n.dedup_key));
+            sent.push(n.dedup_key());
         }
     }
     ensure(p.name() == name, || {
@@ -165,7 +165,7 @@ async fn concurrency(p: impl Publisher, observer: Option<Observer>) -> Result<()
         ));
         tasks.push(tokio::spawn(async move {
             let r = p.publish(&n).await;
-            (n.dedup_key, r)
+            (n.dedup_key(), r)
         }));
     }
     let mut sent = Vec::new();
