@@ -6,17 +6,17 @@
 //!   10-label set (86 bytes hashed). FNV-1a is one dependent xor+multiply per
 //!   byte, so its cost is linear in the bytes hashed.
 //!
-//! The other benchmarks time `LabelSet::from_vec` / `from_pairs`, where the
-//! fingerprint is computed once and cached: the hash **plus** a sortedness
-//! check (or stable sort and de-duplication), dropping empty values and one
-//! `Arc<[Pair]>` allocation + copy.
+//! The `build/*` benchmarks time `LabelSet::from_pairs`, where the
+//! fingerprint is computed once and cached: the hash **plus** copying the
+//! strings into the set's one text buffer, a sortedness check (or stable sort
+//! and de-duplication), dropping empty values, and the set's three
+//! allocations (`Arc`, text, offset table).
 //!
-//! - `fingerprint/from_vec/unsorted`: 10 owned pairs in producer order (the
+//! - `fingerprint/build/owned_unsorted`: 10 owned pairs in producer order (the
 //!   API v2 / hand-built case).
-//! - `fingerprint/from_vec/sorted`: 10 owned pairs already in name order (the
+//! - `fingerprint/build/owned_sorted`: 10 owned pairs already in name order (the
 //!   webhook case: Alertmanager sends sorted keys); the sort is a single pass.
-//! - `fingerprint/from_pairs/borrowed`: 10 `(&str, &str)` pairs, so the 20
-//!   string allocations are included (what a caller holding borrowed labels pays).
+//! - `fingerprint/build/borrowed`: 10 `(&str, String)` pairs held by the caller.
 //!
 //! The owned pairs are cloned by `iter_batched`'s setup, outside the timed
 //! section, and the built sets are dropped outside it too.
@@ -53,22 +53,22 @@ fn fingerprint(c: &mut Criterion) {
     let unsorted = unsorted_label_pairs(42);
     let sorted = sorted_label_pairs(42);
     assert_eq!(unsorted.len(), LABELS_PER_ALERT);
-    group.bench_function("from_vec/unsorted", |b| {
+    group.bench_function("build/owned_unsorted", |b| {
         b.iter_batched(
             || unsorted.clone(),
-            |pairs| LabelSet::from_vec(black_box(pairs)),
+            |pairs| LabelSet::from_pairs(black_box(pairs)),
             BatchSize::SmallInput,
         );
     });
-    group.bench_function("from_vec/sorted", |b| {
+    group.bench_function("build/owned_sorted", |b| {
         b.iter_batched(
             || sorted.clone(),
-            |pairs| LabelSet::from_vec(black_box(pairs)),
+            |pairs| LabelSet::from_pairs(black_box(pairs)),
             BatchSize::SmallInput,
         );
     });
     let borrowed = alert_labels(42);
-    group.bench_function("from_pairs/borrowed", |b| {
+    group.bench_function("build/borrowed", |b| {
         b.iter_batched(
             || (),
             |()| LabelSet::from_pairs(black_box(&borrowed).iter().map(|(k, v)| (*k, v.as_str()))),

@@ -14,7 +14,7 @@
 use std::fmt::Write as _;
 use std::sync::Arc;
 
-use alertkit_core::model::{Pair, format_rfc3339};
+use alertkit_core::model::format_rfc3339;
 use alertkit_core::{Alert, Annotations, LabelSet, Origin, SourceBatch, Status};
 use serde_json::{Map, Value, json};
 use time::{Duration, OffsetDateTime};
@@ -197,6 +197,9 @@ fn spec(i: usize) -> Spec {
     }
 }
 
+/// An owned `(name, value)` label pair, as a producer holding its own strings has them.
+pub type Pair = (Box<str>, Box<str>);
+
 /// The ten kube-prometheus labels of fixture alert `i`, in name order.
 ///
 /// Alerts with different `i` have different `pod` and `instance` labels, so
@@ -211,7 +214,7 @@ pub fn alert_labels(i: usize) -> Vec<(&'static str, String)> {
 pub fn unsorted_label_pairs(i: usize) -> Vec<Pair> {
     let mut labels = spec(i).labels;
     // Move `severity` right after `alertname`, then reverse the rest, so the
-    // sort in `LabelSet::from_vec` has real work to do.
+    // sort in `LabelSet::from_pairs` has real work to do.
     let severity = labels.remove(LABELS_PER_ALERT - 1);
     labels.insert(1, severity);
     labels[2..].reverse();
@@ -436,8 +439,8 @@ mod tests {
         assert_eq!(unsorted.len(), LABELS_PER_ALERT);
         assert_ne!(unsorted, sorted_label_pairs(7));
         assert_eq!(
-            LabelSet::from_vec(unsorted),
-            LabelSet::from_vec(sorted_label_pairs(7))
+            LabelSet::from_pairs(unsorted),
+            LabelSet::from_pairs(sorted_label_pairs(7))
         );
     }
 

@@ -1,82 +1,25 @@
 //! Ordered, immutable, cheaply cloned string maps: [`LabelSet`] and [`Annotations`].
 
 use std::fmt;
-use std::sync::Arc;
 
-use serde::de::{Deserialize, Deserializer, Error as _, MapAccess, Visitor};
+use serde::de::{Deserialize, Deserializer};
 use serde::ser::{Serialize, SerializeMap, Serializer};
 
 use super::fingerprint::Fingerprint;
+use super::pairs::{Builder, BuilderVisitor, Pairs};
 
-/// One `name → value` entry of a [`LabelSet`] or [`Annotations`].
-pub type Pair = (Box<str>, Box<str>);
-
-/// Sorted, de-duplicated pairs shared behind one `Arc`.
-///
-/// Cloning is a reference-count increment; lookups are binary searches.
-#[derive(Clone, PartialEq, Eq, Hash)]
-struct Pairs(Arc<[Pair]>);
-
-impl Pairs {
-    /// Sorts by name (bytewise, like Go's `sort.Strings`) and keeps the last
-    /// value given for a repeated name, like Go's JSON decoder.
-    fn build(mut pairs: Vec<Pair>, drop_empty_values: bool) -> Self {
-        if !pairs.is_sorted_by(|a, b| a.0.as_bytes() < b.0.as_bytes()) {
-            // Stable sort keeps input order among equal names, so the last one wins.
-            pairs.sort_by(|a, b| a.0.as_bytes().cmp(b.0.as_bytes()));
-            pairs.dedup_by(|later, kept| {
-                let same = later.0 == kept.0;
-                if same {
-                    std::mem::swap(&mut kept.1, &mut later.1);
-                }
-                same
-            });
-        }
-        // After de-duplication: `{"a":"x","a":""}` means no label `a`.
-        if drop_empty_values {
-            pairs.retain(|(_, v)| !v.is_empty());
-        }
-        Self(pairs.into())
-    }
-
-    fn get(&self, name: &str) -> Option<&str> {
-        self.0
-            .binary_search_by(|(k, _)| k.as_bytes().cmp(name.as_bytes()))
-            .ok()
-            .map(|i| &*self.0[i].1)
-    }
-
-    fn iter(&self) -> impl ExactSizeIterator<Item = (&str, &str)> + '_ {
-        self.0.iter().map(|(k, v)| (&**k, &**v))
-    }
-
-    /// The pairs `other` holds with the same value.
-    fn common(&self, other: &Pairs) -> Vec<Pair> {
-        self.0
-            .iter()
-            .filter(|(k, v)| other.get(k) == Some(&**v))
-            .cloned()
-            .collect()
-    }
-}
-
-/// Converts `(name, value)` pairs of any string types into owned pairs.
-fn owned<I, K, V>(pairs: I) -> Vec<Pair>
+/// Adds `(name, value)` pairs of any string type to a builder.
+fn collect<I, K, V>(pairs: I) -> Builder
 where
     I: IntoIterator<Item = (K, V)>,
-    K: Into<Box<str>>,
-    V: Into<Box<str>>,
+    K: AsRef<str>,
+    V: AsRef<str>,
 {
-    pairs
-        .into_iter()
-        .map(|(k, v)| (k.into(), v.into()))
-        .collect()
-}
-
-impl Default for Pairs {
-    fn default() -> Self {
-        Self(Arc::from(Vec::new()))
+    let mut b = Builder::default();
+    for (k, v) in pairs {
+        b.push(k.as_ref(), v.as_ref());
     }
+    b
 }
 
 /// Alert labels: the identity of an alert.
@@ -108,15 +51,14 @@ impl LabelSet {
     pub fn from_pairs<I, K, V>(pairs: I) -> Self
     where
         I: IntoIterator<Item = (K, V)>,
-        K: Into<Box<str>>,
-        V: Into<Box<str>>,
+        K: AsRef<str>,
+        V: AsRef<str>,
     {
-        Self::from_vec(owned(pairs))
+        Self::build(collect(pairs))
     }
 
-    /// Builds a set from owned pairs without copying the strings.
-    pub fn from_vec(pairs: Vec<Pair>) -> Self {
-        let pairs = Pairs::build(pairs, true);
+    fn build(b: Builder) -> Self {
+        let pairs = b.finish(true);
         let fingerprint = Fingerprint::of_sorted(pairs.iter());
         Self { pairs, fingerprint }
     }
@@ -143,23 +85,23 @@ impl LabelSet {
 
     /// Number of labels.
     pub fn len(&self) -> usize {
-        self.pairs.0.len()
+        self.pairs.len()
     }
 
     /// Whether there are no labels.
     pub fn is_empty(&self) -> bool {
-        self.pairs.0.is_empty()
+        self.pairs.len() == 0
     }
 
     /// The labels both sets share with equal values (Alertmanager's `commonLabels`).
     pub fn intersection(&self, other: &LabelSet) -> LabelSet {
-        Self::from_vec(self.pairs.common(&other.pairs))
+        Self::build(self.pairs.common(&other.pairs))
     }
 }
 
 impl Default for LabelSet {
     fn default() -> Self {
-        Self::from_vec(Vec::new())
+        Self::build(Builder::default())
     }
 }
 
@@ -190,7 +132,7 @@ impl fmt::Debug for LabelSet {
     }
 }
 
-impl<K: Into<Box<str>>, V: Into<Box<str>>> FromIterator<(K, V)> for LabelSet {
+impl<K: AsRef<str>, V: AsRef<str>> FromIterator<(K, V)> for LabelSet {
     fn from_iter<T: IntoIterator<Item = (K, V)>>(iter: T) -> Self {
         Self::from_pairs(iter)
     }
@@ -208,15 +150,10 @@ impl Annotations {
     pub fn from_pairs<I, K, V>(pairs: I) -> Self
     where
         I: IntoIterator<Item = (K, V)>,
-        K: Into<Box<str>>,
-        V: Into<Box<str>>,
+        K: AsRef<str>,
+        V: AsRef<str>,
     {
-        Self::from_vec(owned(pairs))
-    }
-
-    /// Builds annotations from owned pairs without copying the strings.
-    pub fn from_vec(pairs: Vec<Pair>) -> Self {
-        Self(Pairs::build(pairs, false))
+        Self(collect(pairs).finish(false))
     }
 
     /// The value of annotation `name`, if present.
@@ -231,17 +168,17 @@ impl Annotations {
 
     /// Number of annotations.
     pub fn len(&self) -> usize {
-        self.0.0.len()
+        self.0.len()
     }
 
     /// Whether there are no annotations.
     pub fn is_empty(&self) -> bool {
-        self.0.0.is_empty()
+        self.0.len() == 0
     }
 
     /// The annotations both sets share with equal values (Alertmanager's `commonAnnotations`).
     pub fn intersection(&self, other: &Annotations) -> Annotations {
-        Self::from_vec(self.0.common(&other.0))
+        Self(self.0.common(&other.0).finish(false))
     }
 }
 
@@ -251,7 +188,7 @@ impl fmt::Debug for Annotations {
     }
 }
 
-impl<K: Into<Box<str>>, V: Into<Box<str>>> FromIterator<(K, V)> for Annotations {
+impl<K: AsRef<str>, V: AsRef<str>> FromIterator<(K, V)> for Annotations {
     fn from_iter<T: IntoIterator<Item = (K, V)>>(iter: T) -> Self {
         Self::from_pairs(iter)
     }
@@ -284,34 +221,6 @@ fn serialize_pairs<'a, S: Serializer>(
     map.end()
 }
 
-/// Reads a JSON object of strings; `null` reads as empty (Alertmanager never
-/// sends it, other producers do). Empty names are rejected.
-struct PairsVisitor;
-
-impl<'de> Visitor<'de> for PairsVisitor {
-    type Value = Vec<Pair>;
-
-    fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str("an object of string values")
-    }
-
-    fn visit_unit<E: serde::de::Error>(self) -> Result<Self::Value, E> {
-        Ok(Vec::new())
-    }
-
-    fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Self::Value, A::Error> {
-        let mut out = Vec::with_capacity(map.size_hint().unwrap_or(8).min(64));
-        while let Some(key) = map.next_key::<Box<str>>()? {
-            if key.is_empty() {
-                return Err(A::Error::custom("empty label name"));
-            }
-            let value = map.next_value::<Box<str>>()?;
-            out.push((key, value));
-        }
-        Ok(out)
-    }
-}
-
 impl Serialize for LabelSet {
     fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
         serialize_pairs(self.iter(), serializer)
@@ -321,8 +230,8 @@ impl Serialize for LabelSet {
 impl<'de> Deserialize<'de> for LabelSet {
     fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
         deserializer
-            .deserialize_option(OptionPairs)
-            .map(Self::from_vec)
+            .deserialize_option(BuilderVisitor)
+            .map(Self::build)
     }
 }
 
@@ -335,31 +244,8 @@ impl Serialize for Annotations {
 impl<'de> Deserialize<'de> for Annotations {
     fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
         deserializer
-            .deserialize_option(OptionPairs)
-            .map(Self::from_vec)
-    }
-}
-
-/// Accepts `null` or an object.
-struct OptionPairs;
-
-impl<'de> Visitor<'de> for OptionPairs {
-    type Value = Vec<Pair>;
-
-    fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        PairsVisitor.expecting(f)
-    }
-
-    fn visit_none<E: serde::de::Error>(self) -> Result<Self::Value, E> {
-        Ok(Vec::new())
-    }
-
-    fn visit_unit<E: serde::de::Error>(self) -> Result<Self::Value, E> {
-        Ok(Vec::new())
-    }
-
-    fn visit_some<D: Deserializer<'de>>(self, deserializer: D) -> Result<Self::Value, D::Error> {
-        deserializer.deserialize_map(PairsVisitor)
+            .deserialize_option(BuilderVisitor)
+            .map(|b| Self(b.finish(false)))
     }
 }
 

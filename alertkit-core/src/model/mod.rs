@@ -4,6 +4,7 @@ mod alert;
 mod classification;
 mod fingerprint;
 mod labels;
+mod pairs;
 mod severity;
 pub(crate) mod time;
 
@@ -11,7 +12,7 @@ pub use alert::{Alert, StateKey, Status};
 pub use classification::{Category, Classification, ClassificationSource};
 pub(crate) use fingerprint::{FNV_OFFSET_BASIS, fnv1a};
 pub use fingerprint::{Fingerprint, InvalidFingerprint};
-pub use labels::{Annotations, LabelSet, Pair};
+pub use labels::{Annotations, LabelSet};
 pub use severity::{InvalidSeverity, Severity};
 pub use time::{ZERO_TIME, format_rfc3339};
 
