@@ -214,7 +214,12 @@ impl<'de> Visitor<'de> for BuilderVisitor {
     }
 
     fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Self::Value, A::Error> {
-        let mut b = Builder::default();
+        // Room for a typical label set (ten labels, a few hundred bytes) up
+        // front: growing from empty would cost several reallocations.
+        let mut b = Builder {
+            text: String::with_capacity(256),
+            spans: Vec::with_capacity(map.size_hint().unwrap_or(12).min(64)),
+        };
         while let Some(name) = map.next_key_seed(Append(&mut b))? {
             let value = map.next_value_seed(Append(&mut b))?;
             match (name, value) {
