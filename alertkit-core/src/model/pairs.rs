@@ -33,7 +33,19 @@ fn slice(text: &str, start: u32, len: u32) -> &str {
     text.get(start..start + len as usize).unwrap_or_default()
 }
 
+/// The bytes of a span: comparisons need no UTF-8 boundary checks.
+fn bytes(text: &str, start: u32, len: u32) -> &[u8] {
+    let start = start as usize;
+    text.as_bytes()
+        .get(start..start + len as usize)
+        .unwrap_or_default()
+}
+
 impl Packed {
+    fn name_bytes(&self, s: &Span) -> &[u8] {
+        bytes(&self.text, s.name, s.name_len)
+    }
+
     fn name(&self, s: &Span) -> &str {
         slice(&self.text, s.name, s.name_len)
     }
@@ -54,7 +66,7 @@ impl Pairs {
     pub(super) fn get(&self, name: &str) -> Option<&str> {
         let p = &*self.0;
         p.spans
-            .binary_search_by(|s| p.name(s).as_bytes().cmp(name.as_bytes()))
+            .binary_search_by(|s| p.name_bytes(s).cmp(name.as_bytes()))
             .ok()
             .map(|i| p.value(&p.spans[i]))
     }
@@ -142,7 +154,7 @@ impl Builder {
             return Pairs::default();
         }
         let text = &self.text;
-        let name = |s: &Span| slice(text, s.name, s.name_len).as_bytes();
+        let name = |s: &Span| bytes(text, s.name, s.name_len);
         if !self.spans.is_sorted_by(|a, b| name(a) < name(b)) {
             // Stable: among equal names the input order is kept, so the last one wins.
             self.spans.sort_by(|a, b| name(a).cmp(name(b)));
