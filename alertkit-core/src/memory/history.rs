@@ -173,7 +173,9 @@ impl State {
                 generator_url: Arc::clone(&a.generator_url),
             };
             self.index((r.received_at.unix_timestamp_nanos(), fp), a.status);
-            let events = VecDeque::from([HistoryEvent::from_receipt(kind, r)]);
+            // Room for the classification that usually follows, and a resolve.
+            let mut events = VecDeque::with_capacity(4);
+            events.push_back(HistoryEvent::from_receipt(kind, r));
             self.alerts.insert(fp, Entry { record, events });
             self.evict(config.max_alerts);
             return Some(kind);

@@ -4,7 +4,7 @@ use std::collections::HashSet;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use futures_util::StreamExt;
+use futures_util::{FutureExt, StreamExt};
 use time::OffsetDateTime;
 use tokio::sync::{mpsc, watch};
 
@@ -218,7 +218,14 @@ pub(super) async fn classify(
             let classifier = Arc::clone(&classifier);
             async move {
                 let start = Instant::now();
-                let result = tokio::time::timeout(timeout, classifier.classify(&n.alert)).await;
+                let result = {
+                    let mut verdict = classifier.classify(&n.alert);
+                    // A classifier that answers at once (rules) needs no timer.
+                    match (&mut verdict).now_or_never() {
+                        Some(done) => Ok(done),
+                        None => tokio::time::timeout(timeout, verdict).await,
+                    }
+                };
                 metrics::histogram!("alertkit_pipeline_classify_duration_seconds")
                     .record(start.elapsed().as_secs_f64());
                 match result {
