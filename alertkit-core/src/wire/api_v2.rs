@@ -55,6 +55,9 @@ pub type PostableAlertsError = ParseError;
 /// 3. labels with empty values are removed;
 /// 4. an alert needs at least one label, and `endsAt` may not precede `startsAt`.
 ///
+/// Label names may be any non-empty UTF-8 string (Alertmanager's UTF-8 mode,
+/// the default since 0.27); values are any UTF-8.
+///
 /// An alert is `resolved` when its `endsAt` is not after `now`; a firing
 /// alert's future `endsAt` is kept in [`PostableAlerts::expires_at`] and the
 /// alert's own `ends_at` is `None`, exactly as Alertmanager's webhook shows it.
