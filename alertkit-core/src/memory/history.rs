@@ -150,29 +150,10 @@ impl State {
     }
 
     fn apply(&mut self, r: &Receipt, config: &MemoryHistoryConfig) -> Option<EventKind> {
-        let a = &r.alert;
-        let fp = a.fingerprint();
+        let fp = r.alert.fingerprint();
         let Some(entry) = self.alerts.get_mut(&fp) else {
-            let kind = match a.status {
-                Status::Firing => EventKind::Firing,
-                Status::Resolved => EventKind::Resolved,
-            };
-            let record = AlertRecord {
-                fingerprint: fp,
-                labels: a.labels.clone(),
-                annotations: a.annotations.clone(),
-                status: a.status,
-                starts_at: a.starts_at,
-                ends_at: a.ends_at,
-                first_seen: r.received_at,
-                last_seen: r.received_at,
-                last_changed: r.received_at,
-                fire_count: 1,
-                transitions: 0,
-                classification: None,
-                generator_url: Arc::clone(&a.generator_url),
-            };
-            self.index((r.received_at.unix_timestamp_nanos(), fp), a.status);
+            let (record, kind) = AlertRecord::first(r);
+            self.index((r.received_at.unix_timestamp_nanos(), fp), record.status);
             // Room for the classification that usually follows, and a resolve.
             let mut events = VecDeque::with_capacity(4);
             events.push_back(HistoryEvent::from_receipt(kind, r));
@@ -180,47 +161,16 @@ impl State {
             self.evict(config.max_alerts);
             return Some(kind);
         };
-        let cur = &mut entry.record;
-        cur.last_seen = cur.last_seen.max(r.received_at);
-        let new_instance = a.starts_at > cur.starts_at;
-        let kind = if new_instance {
-            cur.fire_count = cur.fire_count.saturating_add(1);
-            match a.status {
-                Status::Firing => EventKind::Refired,
-                Status::Resolved => EventKind::Resolved,
-            }
-        } else if a.starts_at < cur.starts_at {
-            return None;
-        } else {
-            match (cur.status, a.status) {
-                (Status::Firing, Status::Resolved) => EventKind::Resolved,
-                (Status::Firing, Status::Firing) if cur.annotations != a.annotations => {
-                    EventKind::AnnotationsChanged
-                }
-                _ => return None,
-            }
-        };
-        if cur.status != a.status {
-            cur.transitions = cur.transitions.saturating_add(1);
-        }
-        let old_key = (cur.last_changed.unix_timestamp_nanos(), fp);
-        cur.status = a.status;
-        cur.starts_at = a.starts_at;
-        cur.ends_at = a.ends_at;
-        cur.annotations = a.annotations.clone();
-        cur.generator_url = Arc::clone(&a.generator_url);
-        cur.last_changed = cur.last_changed.max(r.received_at);
-        if new_instance {
-            // A new instance has not been classified yet.
-            cur.classification = None;
-        }
-        let new_key = (cur.last_changed.unix_timestamp_nanos(), fp);
+        let old_key = (entry.record.last_changed.unix_timestamp_nanos(), fp);
+        let kind = entry.record.apply(r)?;
+        let new_key = (entry.record.last_changed.unix_timestamp_nanos(), fp);
+        let status = entry.record.status;
         entry.events.push_back(HistoryEvent::from_receipt(kind, r));
         while entry.events.len() > config.max_events_per_alert.max(1) {
             entry.events.pop_front();
         }
         self.unindex(&old_key);
-        self.index(new_key, a.status);
+        self.index(new_key, status);
         Some(kind)
     }
 

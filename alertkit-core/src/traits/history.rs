@@ -150,6 +150,81 @@ pub struct AlertRecord {
 }
 
 impl AlertRecord {
+    /// The record a fingerprint's first receipt creates, with the event it records
+    /// (`Firing`, or `Resolved` for an alert first seen already resolved).
+    pub fn first(receipt: &Receipt) -> (Self, EventKind) {
+        let a = &receipt.alert;
+        let kind = match a.status {
+            Status::Firing => EventKind::Firing,
+            Status::Resolved => EventKind::Resolved,
+        };
+        let record = Self {
+            fingerprint: a.fingerprint(),
+            labels: a.labels.clone(),
+            annotations: a.annotations.clone(),
+            status: a.status,
+            starts_at: a.starts_at,
+            ends_at: a.ends_at,
+            first_seen: receipt.received_at,
+            last_seen: receipt.received_at,
+            last_changed: receipt.received_at,
+            fire_count: 1,
+            transitions: 0,
+            classification: None,
+            generator_url: Arc::clone(&a.generator_url),
+        };
+        (record, kind)
+    }
+
+    /// Applies a later receipt of the same alert: **the** history state
+    /// machine, shared by every store so they agree on what a receipt means.
+    ///
+    /// - a later `startsAt` is a new instance: `Refired` (or `Resolved` when
+    ///   it arrives already resolved); `fire_count` grows and the previous
+    ///   instance's classification is dropped;
+    /// - the same `startsAt`: firing → resolved is `Resolved`; firing with
+    ///   different annotations is `AnnotationsChanged`;
+    /// - anything else is a redelivery or stale (an earlier `startsAt`, or
+    ///   `firing` for an instance already resolved): `None`, and only
+    ///   `last_seen` moves.
+    ///
+    /// `transitions` counts status changes between consecutive states.
+    pub fn apply(&mut self, receipt: &Receipt) -> Option<EventKind> {
+        let a = &receipt.alert;
+        self.last_seen = self.last_seen.max(receipt.received_at);
+        let new_instance = a.starts_at > self.starts_at;
+        let kind = if new_instance {
+            match a.status {
+                Status::Firing => EventKind::Refired,
+                Status::Resolved => EventKind::Resolved,
+            }
+        } else if a.starts_at < self.starts_at {
+            return None;
+        } else {
+            match (self.status, a.status) {
+                (Status::Firing, Status::Resolved) => EventKind::Resolved,
+                (Status::Firing, Status::Firing) if self.annotations != a.annotations => {
+                    EventKind::AnnotationsChanged
+                }
+                _ => return None,
+            }
+        };
+        if new_instance {
+            self.fire_count = self.fire_count.saturating_add(1);
+            self.classification = None;
+        }
+        if self.status != a.status {
+            self.transitions = self.transitions.saturating_add(1);
+        }
+        self.status = a.status;
+        self.starts_at = a.starts_at;
+        self.ends_at = a.ends_at;
+        self.annotations = a.annotations.clone();
+        self.generator_url = Arc::clone(&a.generator_url);
+        self.last_changed = self.last_changed.max(receipt.received_at);
+        Some(kind)
+    }
+
     /// The severity: the classification's if any, else the `severity` label's.
     pub fn severity(&self) -> Severity {
         self.classification.as_ref().map_or_else(
