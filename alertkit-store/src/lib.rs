@@ -1,17 +1,28 @@
 //! History stores, the durable publish outbox, and caches for alertkit.
 //!
-//! **Status:** this crate currently offers the in-memory implementations,
-//! which live in `alertkit-core` and are re-exported here so applications can
-//! depend on one crate for storage. The SQLite (embedded default) and
-//! Postgres history stores with the durable outbox, and the Redis and tiered
-//! caches, are the next work item; they will arrive behind the features
-//! `sqlite`, `postgres` and `redis`, and will pass the same conformance suites
-//! (`alertkit_core::testing::conformance`) the in-memory ones pass.
+//! | Type | Trait | Durable | Feature |
+//! |---|---|---|---|
+//! | [`MemoryHistoryStore`] | [`HistoryStore`](alertkit_core::HistoryStore) | no | always |
+//! | [`MemoryCache`] | [`Cache`](alertkit_core::Cache) | no | always |
+#![cfg_attr(
+    feature = "sqlite",
+    doc = "| [`SqliteHistoryStore`] | [`HistoryStore`](alertkit_core::HistoryStore) | yes (one file, WAL) | `sqlite` |"
+)]
+#![cfg_attr(
+    not(feature = "sqlite"),
+    doc = "| `SqliteHistoryStore` | `HistoryStore` | yes (one file, WAL) | `sqlite` |"
+)]
 //!
-//! | Type | Trait | Durable |
+//! # Features
+//!
+//! | Name | Description | Default? |
 //! |---|---|---|
-//! | [`MemoryHistoryStore`] | [`HistoryStore`](alertkit_core::HistoryStore) | no |
-//! | [`MemoryCache`] | [`Cache`](alertkit_core::Cache) | no |
+//! | `sqlite` | the SQLite history store, bundled SQLite, embedded migrations | No |
+//!
+//! **Status:** the in-memory implementations (from `alertkit-core`, re-exported
+//! here) and the SQLite history store are done and pass the core conformance
+//! suite. The Postgres store, the durable outbox, the Redis and tiered caches
+//! and history statistics are the rest of this crate's work item.
 //!
 //! ```
 //! use alertkit_store::{MemoryCache, MemoryHistoryStore};
@@ -22,5 +33,13 @@
 //! ```
 
 #![forbid(unsafe_code)]
+#![cfg_attr(docsrs, feature(doc_cfg))]
 
 pub use alertkit_core::memory::{MemoryCache, MemoryHistoryConfig, MemoryHistoryStore};
+
+#[cfg(feature = "sqlite")]
+#[cfg_attr(docsrs, doc(cfg(feature = "sqlite")))]
+mod sqlite;
+
+#[cfg(feature = "sqlite")]
+pub use sqlite::{SqliteHistoryStore, SqliteOptions};

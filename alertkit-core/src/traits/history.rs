@@ -100,6 +100,27 @@ pub struct HistoryEvent {
 }
 
 impl HistoryEvent {
+    /// An event with no `ends_at`, annotations or classification (stores
+    /// reading rows back fill those in).
+    pub fn new(
+        fingerprint: Fingerprint,
+        kind: EventKind,
+        at: OffsetDateTime,
+        status: Status,
+        starts_at: OffsetDateTime,
+    ) -> Self {
+        Self {
+            fingerprint,
+            kind,
+            at,
+            status,
+            starts_at,
+            ends_at: None,
+            annotations: None,
+            classification: None,
+        }
+    }
+
     /// An event recording `receipt` as `kind`.
     pub fn from_receipt(kind: EventKind, receipt: &Receipt) -> Self {
         let a = &receipt.alert;

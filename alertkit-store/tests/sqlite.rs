@@ -1,0 +1,93 @@
+//! The SQLite history store: conformance, durability across reopen, and migrations.
+
+#![allow(clippy::unwrap_used)] // tests fail loudly
+
+use std::path::PathBuf;
+use std::sync::atomic::{AtomicUsize, Ordering};
+
+use alertkit_core::testing::conformance;
+use alertkit_core::{Alert, EventKind, HistoryStore, LabelSet, Receipt, StoreError};
+use alertkit_store::SqliteHistoryStore;
+use time::OffsetDateTime;
+
+/// A fresh database file per store, removed at the end of the test process.
+fn temp_db() -> PathBuf {
+    static N: AtomicUsize = AtomicUsize::new(0);
+    let dir = std::env::temp_dir().join(format!("alertkit-sqlite-tests-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    dir.join(format!("history-{}.db", N.fetch_add(1, Ordering::Relaxed)))
+}
+
+#[test]
+fn sqlite_history_store_conforms() {
+    conformance::history_store(|| async {
+        SqliteHistoryStore::open(temp_db().to_str().unwrap())
+            .await
+            .unwrap()
+    });
+}
+
+#[tokio::test]
+async fn history_survives_reopening_and_migrations_are_idempotent() {
+    let path = temp_db();
+    let url = format!("sqlite://{}", path.display());
+    let alert = Alert::firing(
+        LabelSet::from_pairs([
+            ("alertname", "Durable"),
+            ("quote", "it's \"quoted\"; DROP TABLE x; --"),
+        ]),
+        OffsetDateTime::now_utc(),
+    );
+    let receipt = Receipt {
+        alert: alert.clone(),
+        received_at: OffsetDateTime::now_utc(),
+    };
+    {
+        let store = SqliteHistoryStore::open(&url).await.unwrap();
+        assert_eq!(
+            store.record(std::slice::from_ref(&receipt)).await.unwrap().changes,
+            [Some(EventKind::Firing)]
+        );
+        store.close().await;
+    }
+    let store = SqliteHistoryStore::open(&url).await.unwrap();
+    let rec = store.get(alert.fingerprint()).await.unwrap().unwrap();
+    assert_eq!(rec.labels, alert.labels);
+    assert_eq!(
+        store.record(&[receipt]).await.unwrap().changes,
+        [None],
+        "replay after reopen"
+    );
+    assert_eq!(store.timeline(alert.fingerprint()).await.unwrap().len(), 1);
+}
+
+#[tokio::test]
+async fn unstorable_times_are_rejected_naming_the_receipt() {
+    let store = SqliteHistoryStore::open(temp_db().to_str().unwrap())
+        .await
+        .unwrap();
+    let far = OffsetDateTime::from_unix_timestamp(10_000_000_000).unwrap(); // year 2286
+    let alert = Alert::firing(LabelSet::from_pairs([("alertname", "Future")]), far);
+    let ok = Alert::firing(
+        LabelSet::from_pairs([("alertname", "Fine")]),
+        OffsetDateTime::now_utc(),
+    );
+    let receipts = [
+        Receipt {
+            alert: ok.clone(),
+            received_at: OffsetDateTime::now_utc(),
+        },
+        Receipt {
+            alert,
+            received_at: OffsetDateTime::now_utc(),
+        },
+    ];
+    match store.record(&receipts).await {
+        Err(StoreError::Invalid(m)) => assert!(m.starts_with("receipts[1].startsAt"), "{m}"),
+        other => panic!("expected an invalid-input error, got {other:?}"),
+    }
+    assert!(
+        store.get(ok.fingerprint()).await.unwrap().is_none(),
+        "the batch is atomic"
+    );
+}
