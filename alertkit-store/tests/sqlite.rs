@@ -45,7 +45,11 @@ async fn history_survives_reopening_and_migrations_are_idempotent() {
     {
         let store = SqliteHistoryStore::open(&url).await.unwrap();
         assert_eq!(
-            store.record(std::slice::from_ref(&receipt)).await.unwrap().changes,
+            store
+                .record(std::slice::from_ref(&receipt))
+                .await
+                .unwrap()
+                .changes,
             [Some(EventKind::Firing)]
         );
         store.close().await;

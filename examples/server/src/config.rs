@@ -9,6 +9,8 @@ pub(crate) struct Config {
     pub(crate) listen: SocketAddr,
     /// `LOG_LEVEL` (default `info`): a level or a tracing filter directive.
     pub(crate) log_level: String,
+    /// `DATABASE_URL` (default `sqlite://alertkit.db`, in the working directory).
+    pub(crate) database_url: String,
 }
 
 /// A configuration value that cannot be used, naming the key.
@@ -39,9 +41,18 @@ impl Config {
             key: "SERVER_PORT",
             reason: format!("{port:?} is not a port number (0-65535)"),
         })?;
+        let database_url = get("DATABASE_URL").unwrap_or_else(|| "sqlite://alertkit.db".to_owned());
+        if !database_url.starts_with("sqlite:") {
+            return Err(ConfigError {
+                key: "DATABASE_URL",
+                reason: "only sqlite:// URLs are supported so far (PostgreSQL is coming)"
+                    .to_owned(),
+            });
+        }
         Ok(Self {
             listen: SocketAddr::new(host, port),
             log_level: get("LOG_LEVEL").unwrap_or_else(|| "info".to_owned()),
+            database_url,
         })
     }
 }

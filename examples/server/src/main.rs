@@ -1,8 +1,9 @@
 //! The alertkit reference server.
 //!
 //! `cargo run -p alertkit-server` starts it with zero configuration on
-//! `0.0.0.0:8080`: in-memory history, the label classifier, no publishing
-//! targets. Environment: `SERVER_HOST`, `SERVER_PORT`, `LOG_LEVEL`.
+//! `0.0.0.0:8080`: history in `alertkit.db` (SQLite) in the working
+//! directory, the label classifier, no publishing targets. Environment:
+//! `SERVER_HOST`, `SERVER_PORT`, `DATABASE_URL`, `LOG_LEVEL`.
 
 mod api;
 mod config;
@@ -12,19 +13,20 @@ mod views;
 
 use std::sync::Arc;
 
+use alertkit_core::HistoryStore;
 use alertkit_core::layer::{DirectHandoff, FanOut};
-use alertkit_core::memory::{LabelClassifier, MemoryHistoryStore};
+use alertkit_core::memory::LabelClassifier;
 use alertkit_core::pipeline::Pipeline;
+use alertkit_store::SqliteHistoryStore;
 
 use crate::api::AppState;
 use crate::config::Config;
 
-/// Builds the pipeline and the state the handlers share.
-fn build() -> (Pipeline, AppState) {
-    let store = Arc::new(MemoryHistoryStore::default());
+/// Builds the pipeline over `store` and the state the handlers share.
+fn build(store: Arc<dyn HistoryStore>) -> (Pipeline, AppState) {
     // No targets configured: publishing is metrics-only.
     let handoff = Arc::new(DirectHandoff::new(FanOut::new()));
-    let pipeline = Pipeline::builder(store.clone(), handoff)
+    let pipeline = Pipeline::builder(Arc::clone(&store), handoff)
         .classifier(Arc::new(LabelClassifier))
         .spawn();
     let state = AppState {
@@ -72,7 +74,10 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         .with_env_filter(filter)
         .init();
 
-    let (pipeline, state) = build();
+    let store = SqliteHistoryStore::open(&config.database_url)
+        .await
+        .map_err(|e| format!("cannot open DATABASE_URL {}: {e}", config.database_url))?;
+    let (pipeline, state) = build(Arc::new(store.clone()));
     let listener = tokio::net::TcpListener::bind(config.listen)
         .await
         .map_err(|e| {
@@ -81,11 +86,12 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
                 config.listen
             )
         })?;
-    tracing::info!(listen = %config.listen, profile = "memory", publishing = "metrics-only", "alertkit server started");
+    tracing::info!(listen = %config.listen, profile = "lite", database = %config.database_url, publishing = "metrics-only", "alertkit server started");
     axum::serve(listener, api::router(state))
         .with_graceful_shutdown(shutdown_signal())
         .await?;
     pipeline.shutdown().await;
+    store.close().await;
     tracing::info!("stopped");
     Ok(())
 }

@@ -5,7 +5,15 @@ use axum::http::{Request, StatusCode};
 use serde_json::{Value, json};
 use tower::ServiceExt;
 
+use std::sync::Arc;
+
+use alertkit_core::memory::MemoryHistoryStore;
+
 use crate::{api, build};
+
+fn memory() -> Arc<MemoryHistoryStore> {
+    Arc::new(MemoryHistoryStore::default())
+}
 
 async fn call(app: &axum::Router, method: &str, uri: &str, body: Vec<u8>) -> (StatusCode, Value) {
     let req = Request::builder()
@@ -35,7 +43,7 @@ fn webhook_body(status: &str, ends_at: &str) -> Vec<u8> {
 
 #[tokio::test]
 async fn webhook_then_history() {
-    let (pipeline, state) = build();
+    let (pipeline, state) = build(memory());
     let app = api::router(state);
     let (status, body) = call(
         &app,
@@ -89,7 +97,7 @@ async fn webhook_then_history() {
 
 #[tokio::test]
 async fn client_mistakes_are_400_with_the_field() {
-    let (_pipeline, state) = build();
+    let (_pipeline, state) = build(memory());
     let app = api::router(state);
     let bad = br#"{"alerts":[{"labels":{"a":"b"},"startsAt":"yesterday"}]}"#.to_vec();
     let (status, body) = call(&app, "POST", "/webhook", bad).await;
@@ -119,7 +127,7 @@ async fn client_mistakes_are_400_with_the_field() {
 
 #[tokio::test]
 async fn api_v2_is_best_effort() {
-    let (_pipeline, state) = build();
+    let (_pipeline, state) = build(memory());
     let app = api::router(state);
     let body = br#"[{"labels":{"alertname":"A"}},{"labels":{}}]"#.to_vec();
     let (status, body) = call(&app, "POST", "/api/v2/alerts", body).await;
@@ -130,4 +138,40 @@ async fn api_v2_is_best_effort() {
     assert_eq!(list["alerts"].as_array().unwrap().len(), 1);
     let (status, _) = call(&app, "GET", "/readyz", vec![]).await;
     assert_eq!(status, StatusCode::OK);
+}
+
+#[tokio::test]
+async fn the_default_profile_keeps_history_in_sqlite() {
+    let path = std::env::temp_dir().join(format!("alertkit-server-test-{}.db", std::process::id()));
+    let url = format!("sqlite://{}", path.display());
+    let store = alertkit_store::SqliteHistoryStore::open(&url)
+        .await
+        .unwrap();
+    let (pipeline, state) = build(Arc::new(store.clone()));
+    let app = api::router(state);
+    let (status, body) = call(
+        &app,
+        "POST",
+        "/webhook",
+        webhook_body("firing", "0001-01-01T00:00:00Z"),
+    )
+    .await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    pipeline.shutdown().await;
+    store.close().await;
+
+    // A new process would see the same history.
+    let reopened = alertkit_store::SqliteHistoryStore::open(&url)
+        .await
+        .unwrap();
+    let (_pipeline, state) = build(Arc::new(reopened));
+    let app = api::router(state);
+    let (_, list) = call(&app, "GET", "/api/v2/history", vec![]).await;
+    let alerts = list["alerts"].as_array().unwrap();
+    assert_eq!(alerts.len(), 1);
+    assert_eq!(
+        alerts[0]["classification"]["source"], "default",
+        "classification persisted"
+    );
+    let _ = std::fs::remove_file(&path);
 }
