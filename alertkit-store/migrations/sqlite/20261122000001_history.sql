@@ -3,7 +3,10 @@
 -- u64 with its sign bit flipped, so INTEGER order equals fingerprint order.
 
 CREATE TABLE alertkit_alerts (
-    fingerprint    INTEGER PRIMARY KEY,
+    -- Rows are appended in rowid order; fingerprints are random, so they get
+    -- a compact unique index instead of ordering the (wide) rows themselves.
+    id             INTEGER PRIMARY KEY,
+    fingerprint    INTEGER NOT NULL UNIQUE,
     labels         TEXT    NOT NULL,   -- JSON object, names sorted
     annotations    TEXT    NOT NULL,   -- JSON object, names sorted
     status         INTEGER NOT NULL,   -- 0 firing, 1 resolved

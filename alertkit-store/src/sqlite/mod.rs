@@ -2,6 +2,8 @@
 
 mod codec;
 
+use std::collections::HashMap;
+use std::collections::hash_map::Entry;
 use std::str::FromStr;
 use std::sync::Arc;
 use std::time::Duration;
@@ -92,7 +94,12 @@ impl SqliteHistoryStore {
             .create_if_missing(true)
             .journal_mode(SqliteJournalMode::Wal)
             .synchronous(SqliteSynchronous::Normal)
-            .busy_timeout(Duration::from_secs(5));
+            .busy_timeout(Duration::from_secs(5))
+            // 64 MiB of page cache per connection and reads through mmap:
+            // random fingerprints touch pages all over the tables.
+            .pragma("cache_size", "-65536")
+            .pragma("mmap_size", "268435456")
+            .pragma("temp_store", "memory");
         let write = SqlitePoolOptions::new()
             .max_connections(1)
             .acquire_timeout(options.acquire_timeout)
@@ -123,116 +130,159 @@ impl SqliteHistoryStore {
 
 const SELECT_ALERT: &str = "SELECT * FROM alertkit_alerts WHERE fingerprint = ?1";
 
-async fn insert_event(
+/// Inserts events in one statement (rows passed as a JSON array).
+async fn insert_events(
     tx: &mut Transaction<'_, Sqlite>,
-    e: &HistoryEvent,
+    events: &[HistoryEvent],
 ) -> Result<(), StoreError> {
+    if events.is_empty() {
+        return Ok(());
+    }
+    let rows = events
+        .iter()
+        .map(|e| {
+            Ok(serde_json::json!({
+                "f": fp_key(e.fingerprint),
+                "k": e.kind.as_str(),
+                "a": nanos("at", e.at)?,
+                "s": status_code(e.status),
+                "st": nanos("startsAt", e.starts_at)?,
+                "en": e.ends_at.map(|t| nanos("endsAt", t)).transpose()?,
+                "an": e.annotations.as_ref().map(json).transpose()?,
+                "c": e.classification.as_deref().map(json).transpose()?,
+            }))
+        })
+        .collect::<Result<Vec<_>, StoreError>>()?;
     sqlx::query(
         "INSERT INTO alertkit_events \
          (fingerprint, kind, at, status, starts_at, ends_at, annotations, classification) \
-         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
+         SELECT value ->> '$.f', value ->> '$.k', value ->> '$.a', value ->> '$.s', \
+                value ->> '$.st', value ->> '$.en', value ->> '$.an', value ->> '$.c' \
+         FROM json_each(?1)",
     )
-    .bind(fp_key(e.fingerprint))
-    .bind(e.kind.as_str())
-    .bind(nanos("at", e.at)?)
-    .bind(status_code(e.status))
-    .bind(nanos("startsAt", e.starts_at)?)
-    .bind(e.ends_at.map(|t| nanos("endsAt", t)).transpose()?)
-    .bind(e.annotations.as_ref().map(json).transpose()?)
-    .bind(e.classification.as_deref().map(json).transpose()?)
+    .bind(json(&rows)?)
     .execute(&mut **tx)
     .await
     .map_err(db)?;
     Ok(())
 }
 
-/// Writes every column of `rec` (insert or replace).
-async fn upsert_alert(
+/// Writes `records` (insert, or update every mutable column) in one statement.
+async fn upsert_alerts<'a>(
     tx: &mut Transaction<'_, Sqlite>,
-    rec: &AlertRecord,
+    records: impl Iterator<Item = &'a AlertRecord>,
 ) -> Result<(), StoreError> {
+    let rows = records
+        .map(|r| {
+            Ok(serde_json::json!({
+                "f": fp_key(r.fingerprint),
+                "l": json(&r.labels)?,
+                "an": json(&r.annotations)?,
+                "s": status_code(r.status),
+                "st": nanos("startsAt", r.starts_at)?,
+                "en": r.ends_at.map(|t| nanos("endsAt", t)).transpose()?,
+                "fs": nanos("first_seen", r.first_seen)?,
+                "ls": nanos("last_seen", r.last_seen)?,
+                "lc": nanos("last_changed", r.last_changed)?,
+                "fc": r.fire_count,
+                "tr": r.transitions,
+                "c": r.classification.as_deref().map(json).transpose()?,
+                "g": &*r.generator_url,
+            }))
+        })
+        .collect::<Result<Vec<_>, StoreError>>()?;
+    if rows.is_empty() {
+        return Ok(());
+    }
     sqlx::query(
-        "INSERT OR REPLACE INTO alertkit_alerts \
+        "INSERT INTO alertkit_alerts \
          (fingerprint, labels, annotations, status, starts_at, ends_at, first_seen, last_seen, \
           last_changed, fire_count, transitions, classification, generator_url) \
-         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13)",
+         SELECT value ->> '$.f', value ->> '$.l', value ->> '$.an', value ->> '$.s', \
+                value ->> '$.st', value ->> '$.en', value ->> '$.fs', value ->> '$.ls', \
+                value ->> '$.lc', value ->> '$.fc', value ->> '$.tr', value ->> '$.c', \
+                value ->> '$.g' \
+         FROM json_each(?1) WHERE true \
+         ON CONFLICT (fingerprint) DO UPDATE SET \
+           annotations = excluded.annotations, status = excluded.status, \
+           starts_at = excluded.starts_at, ends_at = excluded.ends_at, \
+           last_seen = excluded.last_seen, last_changed = excluded.last_changed, \
+           fire_count = excluded.fire_count, transitions = excluded.transitions, \
+           classification = excluded.classification, generator_url = excluded.generator_url",
     )
-    .bind(fp_key(rec.fingerprint))
-    .bind(json(&rec.labels)?)
-    .bind(json(&rec.annotations)?)
-    .bind(status_code(rec.status))
-    .bind(nanos("startsAt", rec.starts_at)?)
-    .bind(rec.ends_at.map(|t| nanos("endsAt", t)).transpose()?)
-    .bind(nanos("first_seen", rec.first_seen)?)
-    .bind(nanos("last_seen", rec.last_seen)?)
-    .bind(nanos("last_changed", rec.last_changed)?)
-    .bind(i64::from(rec.fire_count))
-    .bind(i64::from(rec.transitions))
-    .bind(rec.classification.as_deref().map(json).transpose()?)
-    .bind(&*rec.generator_url)
+    .bind(json(&rows)?)
     .execute(&mut **tx)
     .await
     .map_err(db)?;
     Ok(())
 }
 
-/// Records one receipt inside `tx`.
-async fn record_one(
-    tx: &mut Transaction<'_, Sqlite>,
-    r: &Receipt,
-) -> Result<Option<EventKind>, StoreError> {
-    // Reject unstorable times before touching anything.
-    nanos("startsAt", r.alert.starts_at)?;
-    if let Some(e) = r.alert.ends_at {
-        nanos("endsAt", e)?;
-    }
-    let existing = sqlx::query(SELECT_ALERT)
-        .bind(fp_key(r.alert.fingerprint()))
-        .fetch_optional(&mut **tx)
-        .await
-        .map_err(db)?;
-    let (rec, change) = match existing {
-        None => {
-            let (rec, kind) = AlertRecord::first(r);
-            (rec, Some(kind))
+/// Rejects times the schema cannot hold, naming the receipt.
+fn check_times(receipts: &[Receipt]) -> Result<(), StoreError> {
+    for (i, r) in receipts.iter().enumerate() {
+        let named = |e: StoreError| match e {
+            StoreError::Invalid(m) => StoreError::Invalid(format!("receipts[{i}].{m}")),
+            other => other,
+        };
+        nanos("startsAt", r.alert.starts_at).map_err(named)?;
+        if let Some(t) = r.alert.ends_at {
+            nanos("endsAt", t).map_err(named)?;
         }
-        Some(row) => {
-            let mut rec = codec::record(&row)?;
-            let before = rec.last_seen;
-            let change = rec.apply(r);
-            if change.is_none() {
-                if rec.last_seen != before {
-                    sqlx::query("UPDATE alertkit_alerts SET last_seen = ?2 WHERE fingerprint = ?1")
-                        .bind(fp_key(rec.fingerprint))
-                        .bind(nanos("last_seen", rec.last_seen)?)
-                        .execute(&mut **tx)
-                        .await
-                        .map_err(db)?;
-                }
-                return Ok(None);
-            }
-            (rec, change)
-        }
-    };
-    upsert_alert(tx, &rec).await?;
-    if let Some(kind) = change {
-        insert_event(tx, &HistoryEvent::from_receipt(kind, r)).await?;
+        nanos("received_at", r.received_at).map_err(named)?;
     }
-    Ok(change)
+    Ok(())
 }
 
 #[async_trait]
 impl HistoryStore for SqliteHistoryStore {
     async fn record(&self, receipts: &[Receipt]) -> Result<RecordOutcome, StoreError> {
+        check_times(receipts)?;
+        if receipts.is_empty() {
+            return Ok(RecordOutcome::default());
+        }
+        let keys: Vec<i64> = receipts
+            .iter()
+            .map(|r| fp_key(r.alert.fingerprint()))
+            .collect();
+        // Three statements per batch whatever its size: every statement is a
+        // round trip to sqlx's SQLite worker thread.
         let mut tx = self.write.begin_with("BEGIN IMMEDIATE").await.map_err(db)?;
+        let rows = sqlx::query(
+            "SELECT * FROM alertkit_alerts WHERE fingerprint IN (SELECT value FROM json_each(?1))",
+        )
+        .bind(json(&keys)?)
+        .fetch_all(&mut *tx)
+        .await
+        .map_err(db)?;
+        let mut current: HashMap<i64, AlertRecord> =
+            HashMap::with_capacity(rows.len() + receipts.len());
+        for row in &rows {
+            let rec = codec::record(row)?;
+            current.insert(fp_key(rec.fingerprint), rec);
+        }
+        let mut touched = Vec::new();
+        let mut events = Vec::new();
         let mut changes = Vec::with_capacity(receipts.len());
-        for (i, r) in receipts.iter().enumerate() {
-            let change = record_one(&mut tx, r).await.map_err(|e| match e {
-                StoreError::Invalid(m) => StoreError::Invalid(format!("receipts[{i}].{m}")),
-                other => other,
-            })?;
+        for (r, key) in receipts.iter().zip(keys) {
+            let change = match current.entry(key) {
+                Entry::Vacant(slot) => {
+                    let (rec, kind) = AlertRecord::first(r);
+                    slot.insert(rec);
+                    Some(kind)
+                }
+                Entry::Occupied(mut slot) => slot.get_mut().apply(r),
+            };
+            // Even an unchanged record moves `last_seen`.
+            touched.push(key);
+            if let Some(kind) = change {
+                events.push(HistoryEvent::from_receipt(kind, r));
+            }
             changes.push(change);
         }
+        touched.sort_unstable();
+        touched.dedup();
+        upsert_alerts(&mut tx, touched.iter().filter_map(|k| current.get(k))).await?;
+        insert_events(&mut tx, &events).await?;
         tx.commit().await.map_err(db)?;
         Ok(RecordOutcome { changes })
     }
