@@ -12,17 +12,26 @@
     not(feature = "sqlite"),
     doc = "| `SqliteHistoryStore` | `HistoryStore` | yes (one file, WAL) | `sqlite` |"
 )]
+#![cfg_attr(
+    feature = "postgres",
+    doc = "| [`PostgresHistoryStore`] | [`HistoryStore`](alertkit_core::HistoryStore) | yes (several replicas) | `postgres` |"
+)]
+#![cfg_attr(
+    not(feature = "postgres"),
+    doc = "| `PostgresHistoryStore` | `HistoryStore` | yes (several replicas) | `postgres` |"
+)]
 //!
 //! # Features
 //!
 //! | Name | Description | Default? |
 //! |---|---|---|
 //! | `sqlite` | the SQLite history store, bundled SQLite, embedded migrations | No |
+//! | `postgres` | the Postgres history store, embedded migrations (no TLS yet) | No |
 //!
 //! **Status:** the in-memory implementations (from `alertkit-core`, re-exported
-//! here) and the SQLite history store are done and pass the core conformance
-//! suite. The Postgres store, the durable outbox, the Redis and tiered caches
-//! and history statistics are the rest of this crate's work item.
+//! here) and the SQLite and Postgres history stores are done and pass the core
+//! conformance suite. The durable outbox, the Redis and tiered caches, history
+//! statistics and retention are the rest of this crate's work item.
 //!
 //! ```
 //! use alertkit_store::{MemoryCache, MemoryHistoryStore};
@@ -37,9 +46,16 @@
 
 pub use alertkit_core::memory::{MemoryCache, MemoryHistoryConfig, MemoryHistoryStore};
 
+#[cfg(any(feature = "sqlite", feature = "postgres"))]
+mod sql;
 #[cfg(feature = "sqlite")]
 #[cfg_attr(docsrs, doc(cfg(feature = "sqlite")))]
 mod sqlite;
 
 #[cfg(feature = "sqlite")]
 pub use sqlite::{SqliteHistoryStore, SqliteOptions};
+
+#[cfg(feature = "postgres")]
+mod postgres;
+#[cfg(feature = "postgres")]
+pub use postgres::{PostgresHistoryStore, PostgresOptions};

@@ -88,7 +88,7 @@ pub fn alert() -> impl Strategy<Value = Alert> {
         prop::option::of(0i64..86_400_000),
         prop_oneof![
             Just(String::new()),
-            "http://prometheus:9090/graph\\?g0.expr=[a-z_]{1,20}"
+            "http://prometheus:9090/graph\\?g0\\.expr=[a-z_]{1,20}"
         ],
     )
         .prop_map(|(labels, annotations, starts_at, resolved_after_ms, url)| {

@@ -1,14 +1,11 @@
 //! [`SqliteHistoryStore`]: alert history in one SQLite file (the Lite profile).
 
-mod codec;
-
 use std::collections::HashMap;
-use std::collections::hash_map::Entry;
 use std::str::FromStr;
 use std::sync::Arc;
 use std::time::Duration;
 
-use alertkit_core::traits::{Cursor, HistoryPage};
+use alertkit_core::traits::HistoryPage;
 use alertkit_core::{
     AlertRecord, Classification, EventKind, Fingerprint, HistoryEvent, HistoryQuery, HistoryStore,
     Receipt, RecordOutcome, StateKey, StoreError,
@@ -20,7 +17,7 @@ use sqlx::sqlite::{
 use sqlx::{Sqlite, Transaction};
 use time::OffsetDateTime;
 
-use codec::{db, fp_key, json, nanos, status_code};
+use crate::sql::codec::{self, db, fp_key, json, nanos, status_code};
 
 /// The embedded migrations (`alertkit-store/migrations/sqlite`).
 static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations/sqlite");
@@ -187,7 +184,7 @@ async fn upsert_alerts<'a>(
                 "fc": r.fire_count,
                 "tr": r.transitions,
                 "c": r.classification.as_deref().map(json).transpose()?,
-                "g": &*r.generator_url,
+                "g": codec::url_text(&r.generator_url),
             }))
         })
         .collect::<Result<Vec<_>, StoreError>>()?;
@@ -217,26 +214,10 @@ async fn upsert_alerts<'a>(
     Ok(())
 }
 
-/// Rejects times the schema cannot hold, naming the receipt.
-fn check_times(receipts: &[Receipt]) -> Result<(), StoreError> {
-    for (i, r) in receipts.iter().enumerate() {
-        let named = |e: StoreError| match e {
-            StoreError::Invalid(m) => StoreError::Invalid(format!("receipts[{i}].{m}")),
-            other => other,
-        };
-        nanos("startsAt", r.alert.starts_at).map_err(named)?;
-        if let Some(t) = r.alert.ends_at {
-            nanos("endsAt", t).map_err(named)?;
-        }
-        nanos("received_at", r.received_at).map_err(named)?;
-    }
-    Ok(())
-}
-
 #[async_trait]
 impl HistoryStore for SqliteHistoryStore {
     async fn record(&self, receipts: &[Receipt]) -> Result<RecordOutcome, StoreError> {
-        check_times(receipts)?;
+        crate::sql::check_times(receipts)?;
         if receipts.is_empty() {
             return Ok(RecordOutcome::default());
         }
@@ -260,25 +241,7 @@ impl HistoryStore for SqliteHistoryStore {
             let rec = codec::record(row)?;
             current.insert(fp_key(rec.fingerprint), rec);
         }
-        let mut touched = Vec::new();
-        let mut events = Vec::new();
-        let mut changes = Vec::with_capacity(receipts.len());
-        for (r, key) in receipts.iter().zip(keys) {
-            let change = match current.entry(key) {
-                Entry::Vacant(slot) => {
-                    let (rec, kind) = AlertRecord::first(r);
-                    slot.insert(rec);
-                    Some(kind)
-                }
-                Entry::Occupied(mut slot) => slot.get_mut().apply(r),
-            };
-            // Even an unchanged record moves `last_seen`.
-            touched.push(key);
-            if let Some(kind) = change {
-                events.push(HistoryEvent::from_receipt(kind, r));
-            }
-            changes.push(change);
-        }
+        let (changes, events, mut touched) = crate::sql::apply_all(receipts, &keys, &mut current);
         touched.sort_unstable();
         touched.dedup();
         upsert_alerts(&mut tx, touched.iter().filter_map(|k| current.get(k))).await?;
@@ -371,63 +334,33 @@ impl HistoryStore for SqliteHistoryStore {
                AND (?3 IS NULL OR last_changed < ?3) \
                AND (?4 IS NULL OR (last_changed, fingerprint) > (?4, ?5)) \
              ORDER BY last_changed ASC, fingerprint ASC LIMIT ?6";
-        let limit = match query.limit {
-            0 => 100,
-            n => n.min(1000),
-        };
-        let since = query.since.map(|t| nanos("since", t)).transpose()?;
-        let until = query.until.map(|t| nanos("until", t)).transpose()?;
-        let mut after = query
-            .after
-            .map(|c| {
-                i64::try_from(c.last_changed)
-                    .map(|n| (n, fp_key(c.fingerprint)))
-                    .map_err(|_| StoreError::InvalidQuery("after: cursor out of range".into()))
-            })
-            .transpose()?;
         let sql = if query.oldest_first {
             OLDEST_FIRST
         } else {
             NEWEST_FIRST
         };
-        let mut records = Vec::with_capacity(limit.min(64));
-        let mut more = false;
-        'scan: loop {
+        let plan = crate::sql::ListPlan::new(query)?;
+        let mut scan = plan.start();
+        loop {
             let rows = sqlx::query(sql)
-                .bind(query.status.map(status_code))
-                .bind(since)
-                .bind(until)
-                .bind(after.map(|a| a.0))
-                .bind(after.map(|a| a.1))
+                .bind(plan.status)
+                .bind(plan.since)
+                .bind(plan.until)
+                .bind(scan.after.map(|a| a.0))
+                .bind(scan.after.map(|a| a.1))
                 .bind(CHUNK)
                 .fetch_all(&self.read)
                 .await
                 .map_err(db)?;
             let exhausted = (rows.len() as i64) < CHUNK;
             for row in &rows {
-                let rec = codec::record(row)?;
-                after = Some((
-                    nanos("last_changed", rec.last_changed)?,
-                    fp_key(rec.fingerprint),
-                ));
-                if !query.matches(&rec) {
-                    continue;
+                if scan.offer(codec::record(row)?)? {
+                    return Ok(scan.finish());
                 }
-                if records.len() == limit {
-                    more = true;
-                    break 'scan;
-                }
-                records.push(rec);
             }
             if exhausted {
-                break;
+                return Ok(scan.finish());
             }
         }
-        let next = if more {
-            records.last().map(Cursor::after)
-        } else {
-            None
-        };
-        Ok(HistoryPage { records, next })
     }
 }

@@ -1,0 +1,213 @@
+//! Column encodings shared by the SQL stores (SQLite and Postgres use the
+//! same logical schema): times, fingerprints, statuses, JSON documents,
+//! row decoding, and error mapping.
+
+use std::sync::Arc;
+
+use alertkit_core::{
+    AlertRecord, Annotations, Classification, EventKind, Fingerprint, HistoryEvent, LabelSet,
+    Status, StoreError,
+};
+use sqlx::{ColumnIndex, Decode, Row, Type};
+use time::OffsetDateTime;
+
+/// A time as Unix nanoseconds; times outside 1677–2262 cannot be stored.
+pub(crate) fn nanos(field: &str, t: OffsetDateTime) -> Result<i64, StoreError> {
+    i64::try_from(t.unix_timestamp_nanos()).map_err(|_| {
+        StoreError::Invalid(format!(
+            "{field}: {t} is outside the storable range (1677-2262)"
+        ))
+    })
+}
+
+fn time(n: i64) -> Result<OffsetDateTime, StoreError> {
+    OffsetDateTime::from_unix_timestamp_nanos(i128::from(n))
+        .map_err(|e| StoreError::Backend(format!("stored time {n} is invalid: {e}").into()))
+}
+
+const SIGN: u64 = 1 << 63;
+
+/// The fingerprint as an `INTEGER` ordered like the `u64` (sign bit flipped).
+pub(crate) fn fp_key(fp: Fingerprint) -> i64 {
+    i64::from_ne_bytes((fp.as_u64() ^ SIGN).to_ne_bytes())
+}
+
+fn fp_from_key(key: i64) -> Fingerprint {
+    Fingerprint::from_u64(u64::from_ne_bytes(key.to_ne_bytes()) ^ SIGN)
+}
+
+pub(crate) fn status_code(s: Status) -> i64 {
+    match s {
+        Status::Firing => 0,
+        Status::Resolved => 1,
+    }
+}
+
+fn status(code: i64) -> Result<Status, StoreError> {
+    match code {
+        0 => Ok(Status::Firing),
+        1 => Ok(Status::Resolved),
+        other => Err(StoreError::Backend(
+            format!("stored status {other} is invalid").into(),
+        )),
+    }
+}
+
+fn kind(name: &str) -> Result<EventKind, StoreError> {
+    EventKind::ALL
+        .into_iter()
+        .find(|k| k.as_str() == name)
+        .ok_or_else(|| StoreError::Backend(format!("stored event kind {name:?} is invalid").into()))
+}
+
+/// A generator URL as stored: a raw NUL (invalid in a URL, and unstorable in
+/// Postgres text) is written percent-encoded, as `%00`.
+pub(crate) fn url_text(url: &str) -> std::borrow::Cow<'_, str> {
+    if url.contains('\0') {
+        std::borrow::Cow::Owned(url.replace('\0', "%00"))
+    } else {
+        std::borrow::Cow::Borrowed(url)
+    }
+}
+
+pub(crate) fn json<T: serde::Serialize>(value: &T) -> Result<String, StoreError> {
+    serde_json::to_string(value).map_err(|e| StoreError::Invalid(format!("cannot encode: {e}")))
+}
+
+fn parse<T: serde::de::DeserializeOwned>(column: &str, text: &str) -> Result<T, StoreError> {
+    serde_json::from_str(text)
+        .map_err(|e| StoreError::Backend(format!("stored {column} is not valid: {e}").into()))
+}
+
+/// Maps sqlx errors: connectivity, pool exhaustion and lock contention are
+/// transient; everything else is a backend failure.
+pub(crate) fn db(e: sqlx::Error) -> StoreError {
+    match e {
+        sqlx::Error::PoolTimedOut => StoreError::Timeout,
+        sqlx::Error::Io(_) | sqlx::Error::PoolClosed | sqlx::Error::WorkerCrashed => {
+            StoreError::Unavailable(Box::new(e))
+        }
+        // SQLite lock contention outlasting the busy timeout.
+        sqlx::Error::Database(ref d)
+            if d.message().contains("locked") || d.message().contains("busy") =>
+        {
+            StoreError::Unavailable(Box::new(e))
+        }
+        // Postgres: a NUL character cannot be stored in text.
+        sqlx::Error::Database(ref d) if d.code().as_deref() == Some("22021") => {
+            StoreError::Invalid(format!("text cannot hold this value: {}", d.message()))
+        }
+        // Postgres: server shutting down, too many connections, serialization failures.
+        sqlx::Error::Database(ref d)
+            if d.code().as_deref().is_some_and(|c| {
+                c.starts_with("57P")
+                    || c.starts_with("08")
+                    || c == "53300"
+                    || c == "40001"
+                    || c == "40P01"
+            }) =>
+        {
+            StoreError::Unavailable(Box::new(e))
+        }
+        other => StoreError::Backend(Box::new(other)),
+    }
+}
+
+/// The column types the stores read, for a row type `R`.
+pub(crate) trait StoreRow: Row
+where
+    for<'a> &'a str: ColumnIndex<Self>,
+{
+    /// Reads column `name`.
+    fn col<'r, T>(&'r self, name: &str) -> Result<T, StoreError>
+    where
+        T: Decode<'r, Self::Database> + Type<Self::Database>,
+    {
+        self.try_get(name).map_err(db)
+    }
+}
+
+impl<R: Row> StoreRow for R where for<'a> &'a str: ColumnIndex<R> {}
+
+/// Reads an `alertkit_alerts` row (all columns).
+pub(crate) fn record<R>(row: &R) -> Result<AlertRecord, StoreError>
+where
+    R: StoreRow,
+    for<'a> &'a str: ColumnIndex<R>,
+    for<'r> i64: Decode<'r, R::Database> + Type<R::Database>,
+    for<'r> Option<i64>: Decode<'r, R::Database> + Type<R::Database>,
+    for<'r> String: Decode<'r, R::Database> + Type<R::Database>,
+    for<'r> Option<String>: Decode<'r, R::Database> + Type<R::Database>,
+{
+    let labels: LabelSet = parse("labels", &row.col::<String>("labels")?)?;
+    let annotations: Annotations = parse("annotations", &row.col::<String>("annotations")?)?;
+    let classification = row
+        .col::<Option<String>>("classification")?
+        .map(|c| parse::<Classification>("classification", &c).map(Arc::new))
+        .transpose()?;
+    let mut rec = AlertRecord::first(&alertkit_core::Receipt {
+        alert: alertkit_core::Alert::firing(labels, time(row.col("starts_at")?)?)
+            .with_annotations(annotations),
+        received_at: time(row.col("first_seen")?)?,
+    })
+    .0;
+    rec.fingerprint = fp_from_key(row.col("fingerprint")?);
+    rec.status = status(row.col("status")?)?;
+    rec.ends_at = row.col::<Option<i64>>("ends_at")?.map(time).transpose()?;
+    rec.last_seen = time(row.col("last_seen")?)?;
+    rec.last_changed = time(row.col("last_changed")?)?;
+    rec.fire_count = u32::try_from(row.col::<i64>("fire_count")?).unwrap_or(u32::MAX);
+    rec.transitions = u32::try_from(row.col::<i64>("transitions")?).unwrap_or(u32::MAX);
+    rec.classification = classification;
+    rec.generator_url = Arc::from(row.col::<String>("generator_url")?);
+    Ok(rec)
+}
+
+/// An event from its stored columns (annotations and classification unset).
+pub(crate) fn event_from_parts(
+    fingerprint: Fingerprint,
+    kind: EventKind,
+    at: i64,
+    status_code: i64,
+    starts_at: i64,
+    ends_at: Option<i64>,
+) -> Result<HistoryEvent, StoreError> {
+    let mut e = HistoryEvent::new(
+        fingerprint,
+        kind,
+        time(at)?,
+        status(status_code)?,
+        time(starts_at)?,
+    );
+    e.ends_at = ends_at.map(time).transpose()?;
+    Ok(e)
+}
+
+/// Reads an `alertkit_events` row.
+pub(crate) fn event<R>(row: &R) -> Result<HistoryEvent, StoreError>
+where
+    R: StoreRow,
+    for<'a> &'a str: ColumnIndex<R>,
+    for<'r> i64: Decode<'r, R::Database> + Type<R::Database>,
+    for<'r> Option<i64>: Decode<'r, R::Database> + Type<R::Database>,
+    for<'r> String: Decode<'r, R::Database> + Type<R::Database>,
+    for<'r> Option<String>: Decode<'r, R::Database> + Type<R::Database>,
+{
+    let mut e = event_from_parts(
+        fp_from_key(row.col("fingerprint")?),
+        kind(&row.col::<String>("kind")?)?,
+        row.col("at")?,
+        row.col("status")?,
+        row.col("starts_at")?,
+        row.col("ends_at")?,
+    )?;
+    e.annotations = row
+        .col::<Option<String>>("annotations")?
+        .map(|a| parse("annotations", &a))
+        .transpose()?;
+    e.classification = row
+        .col::<Option<String>>("classification")?
+        .map(|c| parse::<Classification>("classification", &c).map(Arc::new))
+        .transpose()?;
+    Ok(e)
+}

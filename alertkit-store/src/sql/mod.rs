@@ -1,0 +1,145 @@
+//! What the SQL stores share: row codecs, the batch state machine run, and
+//! list scanning. Only the SQL text and binding differ per backend.
+
+pub(crate) mod codec;
+
+use std::collections::HashMap;
+use std::collections::hash_map::Entry;
+
+use alertkit_core::traits::{Cursor, HistoryPage};
+use alertkit_core::{AlertRecord, EventKind, HistoryEvent, HistoryQuery, Receipt, StoreError};
+
+use codec::{fp_key, nanos, status_code};
+
+/// Rejects times the schema cannot hold, naming the receipt, before any write.
+pub(crate) fn check_times(receipts: &[Receipt]) -> Result<(), StoreError> {
+    for (i, r) in receipts.iter().enumerate() {
+        let named = |e: StoreError| match e {
+            StoreError::Invalid(m) => StoreError::Invalid(format!("receipts[{i}].{m}")),
+            other => other,
+        };
+        nanos("startsAt", r.alert.starts_at).map_err(named)?;
+        if let Some(t) = r.alert.ends_at {
+            nanos("endsAt", t).map_err(named)?;
+        }
+        nanos("received_at", r.received_at).map_err(named)?;
+    }
+    Ok(())
+}
+
+/// Runs the history state machine over a batch, against the current rows
+/// (`current`, keyed by fingerprint key, updated in place). Returns each
+/// receipt's change, the events to append, and the keys of the rows to
+/// write (every receipt moves at least `last_seen`).
+pub(crate) fn apply_all(
+    receipts: &[Receipt],
+    keys: &[i64],
+    current: &mut HashMap<i64, AlertRecord>,
+) -> (Vec<Option<EventKind>>, Vec<HistoryEvent>, Vec<i64>) {
+    let mut changes = Vec::with_capacity(receipts.len());
+    let mut events = Vec::new();
+    for (r, &key) in receipts.iter().zip(keys) {
+        let change = match current.entry(key) {
+            Entry::Vacant(slot) => {
+                let (rec, kind) = AlertRecord::first(r);
+                slot.insert(rec);
+                Some(kind)
+            }
+            Entry::Occupied(mut slot) => slot.get_mut().apply(r),
+        };
+        if let Some(kind) = change {
+            events.push(HistoryEvent::from_receipt(kind, r));
+        }
+        changes.push(change);
+    }
+    (changes, events, keys.to_vec())
+}
+
+/// The SQL-side filters of a [`HistoryQuery`] (status, time range, cursor);
+/// the rest is checked in Rust by [`Scan::offer`].
+#[derive(Debug)]
+pub(crate) struct ListPlan<'q> {
+    query: &'q HistoryQuery,
+    pub(crate) status: Option<i64>,
+    pub(crate) since: Option<i64>,
+    pub(crate) until: Option<i64>,
+    limit: usize,
+    after: Option<(i64, i64)>,
+}
+
+impl<'q> ListPlan<'q> {
+    pub(crate) fn new(query: &'q HistoryQuery) -> Result<Self, StoreError> {
+        let after = query
+            .after
+            .map(|c| {
+                i64::try_from(c.last_changed)
+                    .map(|n| (n, fp_key(c.fingerprint)))
+                    .map_err(|_| StoreError::InvalidQuery("after: cursor out of range".into()))
+            })
+            .transpose()?;
+        Ok(Self {
+            query,
+            status: query.status.map(status_code),
+            since: query.since.map(|t| nanos("since", t)).transpose()?,
+            until: query.until.map(|t| nanos("until", t)).transpose()?,
+            limit: match query.limit {
+                0 => 100,
+                n => n.min(1000),
+            },
+            after,
+        })
+    }
+
+    pub(crate) fn start(&self) -> Scan<'q> {
+        Scan {
+            query: self.query,
+            limit: self.limit,
+            after: self.after,
+            records: Vec::with_capacity(self.limit.min(64)),
+            more: false,
+        }
+    }
+}
+
+/// Rows read in key order, filtered into a page.
+#[derive(Debug)]
+pub(crate) struct Scan<'q> {
+    query: &'q HistoryQuery,
+    limit: usize,
+    /// Key of the last row read: where the next chunk starts.
+    pub(crate) after: Option<(i64, i64)>,
+    records: Vec<AlertRecord>,
+    more: bool,
+}
+
+impl Scan<'_> {
+    /// Takes the next row in key order; `true` once the page is full and
+    /// another matching row exists.
+    pub(crate) fn offer(&mut self, rec: AlertRecord) -> Result<bool, StoreError> {
+        self.after = Some((
+            nanos("last_changed", rec.last_changed)?,
+            fp_key(rec.fingerprint),
+        ));
+        if !self.query.matches(&rec) {
+            return Ok(false);
+        }
+        if self.records.len() == self.limit {
+            self.more = true;
+            return Ok(true);
+        }
+        self.records.push(rec);
+        Ok(false)
+    }
+
+    pub(crate) fn finish(self) -> HistoryPage {
+        let next = if self.more {
+            self.records.last().map(Cursor::after)
+        } else {
+            None
+        };
+        HistoryPage {
+            records: self.records,
+            next,
+        }
+    }
+}
