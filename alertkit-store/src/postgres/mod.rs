@@ -61,9 +61,9 @@ impl PostgresOptions {
 ///
 /// Each `record` is one transaction of a fixed number of statements whatever
 /// the batch size (arrays bound with `UNNEST`). Writers of the same
-/// fingerprints are serialised by transaction-scoped advisory locks taken in
-/// key order (no deadlocks), so concurrent replicas never record a receipt
-/// twice; writers of different alerts proceed in parallel. The state machine
+/// fingerprints are serialised by transaction-scoped advisory locks on 32
+/// fingerprint buckets, taken in bucket order (no deadlocks), so concurrent
+/// replicas never record a receipt twice. The state machine
 /// is [`AlertRecord::apply`], shared with every other store.
 ///
 /// ```no_run
@@ -275,16 +275,32 @@ async fn insert_events(
     Ok(())
 }
 
-/// Locks the alerts `keys` for this transaction, in key order.
+/// Advisory-lock class of alertkit's row locks (`pg_advisory_xact_lock(class, bucket)`),
+/// so they never collide with other applications' single-key locks.
+const LOCK_CLASS: i32 = 0x616b; // "ak"
+
+/// Buckets fingerprints hash into: bounds the locks one transaction takes
+/// (Postgres' lock table is shared and small) while keeping writers of
+/// unrelated alerts mostly apart.
+const LOCK_BUCKETS: i64 = 32;
+
+/// Locks the buckets of the alerts `keys` for this transaction, in bucket
+/// order (so two writers can never deadlock).
 async fn lock(tx: &mut Transaction<'_, Postgres>, keys: &[i64]) -> Result<(), StoreError> {
-    let mut sorted = keys.to_vec();
-    sorted.sort_unstable();
-    sorted.dedup();
-    sqlx::query("SELECT pg_advisory_xact_lock(k) FROM UNNEST($1::bigint[]) AS t(k) ORDER BY k")
-        .bind(sorted)
-        .execute(&mut **tx)
-        .await
-        .map_err(db)?;
+    let mut buckets: Vec<i32> = keys
+        .iter()
+        .map(|k| i32::try_from(k.rem_euclid(LOCK_BUCKETS)).unwrap_or(0))
+        .collect();
+    buckets.sort_unstable();
+    buckets.dedup();
+    sqlx::query(
+        "SELECT pg_advisory_xact_lock($1, b) FROM UNNEST($2::int[]) AS t(b) ORDER BY b",
+    )
+    .bind(LOCK_CLASS)
+    .bind(buckets)
+    .execute(&mut **tx)
+    .await
+    .map_err(db)?;
     Ok(())
 }
 
