@@ -293,14 +293,12 @@ async fn lock(tx: &mut Transaction<'_, Postgres>, keys: &[i64]) -> Result<(), St
         .collect();
     buckets.sort_unstable();
     buckets.dedup();
-    sqlx::query(
-        "SELECT pg_advisory_xact_lock($1, b) FROM UNNEST($2::int[]) AS t(b) ORDER BY b",
-    )
-    .bind(LOCK_CLASS)
-    .bind(buckets)
-    .execute(&mut **tx)
-    .await
-    .map_err(db)?;
+    sqlx::query("SELECT pg_advisory_xact_lock($1, b) FROM UNNEST($2::int[]) AS t(b) ORDER BY b")
+        .bind(LOCK_CLASS)
+        .bind(buckets)
+        .execute(&mut **tx)
+        .await
+        .map_err(db)?;
     Ok(())
 }
 

@@ -127,90 +127,77 @@ impl SqliteHistoryStore {
 
 const SELECT_ALERT: &str = "SELECT * FROM alertkit_alerts WHERE fingerprint = ?1";
 
-/// Inserts events in one statement (rows passed as a JSON array).
+/// Rows per multi-row `INSERT`: every full chunk reuses one prepared
+/// statement; each statement is one round trip to sqlx's SQLite worker.
+const ROWS_PER_STATEMENT: usize = 64;
+
+/// `head VALUES (?, …), (?, …) tail` for `rows` rows of `columns` columns.
+fn values_sql(head: &str, columns: usize, rows: usize, tail: &str) -> String {
+    let row = format!("({})", vec!["?"; columns].join(", "));
+    format!("{head} VALUES {}{tail}", vec![row; rows].join(", "))
+}
+
+/// Appends events.
 async fn insert_events(
     tx: &mut Transaction<'_, Sqlite>,
     events: &[HistoryEvent],
 ) -> Result<(), StoreError> {
-    if events.is_empty() {
-        return Ok(());
+    const HEAD: &str = "INSERT INTO alertkit_events \
+         (fingerprint, kind, at, status, starts_at, ends_at, annotations, classification)";
+    for chunk in events.chunks(ROWS_PER_STATEMENT) {
+        let sql = values_sql(HEAD, 8, chunk.len(), "");
+        let mut q = sqlx::query(sqlx::AssertSqlSafe(sql));
+        for e in chunk {
+            q = q
+                .bind(fp_key(e.fingerprint))
+                .bind(e.kind.as_str())
+                .bind(nanos("at", e.at)?)
+                .bind(status_code(e.status))
+                .bind(nanos("startsAt", e.starts_at)?)
+                .bind(e.ends_at.map(|t| nanos("endsAt", t)).transpose()?)
+                .bind(e.annotations.as_ref().map(json).transpose()?)
+                .bind(e.classification.as_deref().map(json).transpose()?);
+        }
+        q.execute(&mut **tx).await.map_err(db)?;
     }
-    let rows = events
-        .iter()
-        .map(|e| {
-            Ok(serde_json::json!({
-                "f": fp_key(e.fingerprint),
-                "k": e.kind.as_str(),
-                "a": nanos("at", e.at)?,
-                "s": status_code(e.status),
-                "st": nanos("startsAt", e.starts_at)?,
-                "en": e.ends_at.map(|t| nanos("endsAt", t)).transpose()?,
-                "an": e.annotations.as_ref().map(json).transpose()?,
-                "c": e.classification.as_deref().map(json).transpose()?,
-            }))
-        })
-        .collect::<Result<Vec<_>, StoreError>>()?;
-    sqlx::query(
-        "INSERT INTO alertkit_events \
-         (fingerprint, kind, at, status, starts_at, ends_at, annotations, classification) \
-         SELECT value ->> '$.f', value ->> '$.k', value ->> '$.a', value ->> '$.s', \
-                value ->> '$.st', value ->> '$.en', value ->> '$.an', value ->> '$.c' \
-         FROM json_each(?1)",
-    )
-    .bind(json(&rows)?)
-    .execute(&mut **tx)
-    .await
-    .map_err(db)?;
     Ok(())
 }
 
-/// Writes `records` (insert, or update every mutable column) in one statement.
-async fn upsert_alerts<'a>(
+/// Writes `records`: inserts, or updates every mutable column.
+async fn upsert_alerts(
     tx: &mut Transaction<'_, Sqlite>,
-    records: impl Iterator<Item = &'a AlertRecord>,
+    records: &[&AlertRecord],
 ) -> Result<(), StoreError> {
-    let rows = records
-        .map(|r| {
-            Ok(serde_json::json!({
-                "f": fp_key(r.fingerprint),
-                "l": json(&r.labels)?,
-                "an": json(&r.annotations)?,
-                "s": status_code(r.status),
-                "st": nanos("startsAt", r.starts_at)?,
-                "en": r.ends_at.map(|t| nanos("endsAt", t)).transpose()?,
-                "fs": nanos("first_seen", r.first_seen)?,
-                "ls": nanos("last_seen", r.last_seen)?,
-                "lc": nanos("last_changed", r.last_changed)?,
-                "fc": r.fire_count,
-                "tr": r.transitions,
-                "c": r.classification.as_deref().map(json).transpose()?,
-                "g": codec::url_text(&r.generator_url),
-            }))
-        })
-        .collect::<Result<Vec<_>, StoreError>>()?;
-    if rows.is_empty() {
-        return Ok(());
-    }
-    sqlx::query(
-        "INSERT INTO alertkit_alerts \
+    const HEAD: &str = "INSERT INTO alertkit_alerts \
          (fingerprint, labels, annotations, status, starts_at, ends_at, first_seen, last_seen, \
-          last_changed, fire_count, transitions, classification, generator_url) \
-         SELECT value ->> '$.f', value ->> '$.l', value ->> '$.an', value ->> '$.s', \
-                value ->> '$.st', value ->> '$.en', value ->> '$.fs', value ->> '$.ls', \
-                value ->> '$.lc', value ->> '$.fc', value ->> '$.tr', value ->> '$.c', \
-                value ->> '$.g' \
-         FROM json_each(?1) WHERE true \
-         ON CONFLICT (fingerprint) DO UPDATE SET \
+          last_changed, fire_count, transitions, classification, generator_url)";
+    const TAIL: &str = " ON CONFLICT (fingerprint) DO UPDATE SET \
            annotations = excluded.annotations, status = excluded.status, \
            starts_at = excluded.starts_at, ends_at = excluded.ends_at, \
            last_seen = excluded.last_seen, last_changed = excluded.last_changed, \
            fire_count = excluded.fire_count, transitions = excluded.transitions, \
-           classification = excluded.classification, generator_url = excluded.generator_url",
-    )
-    .bind(json(&rows)?)
-    .execute(&mut **tx)
-    .await
-    .map_err(db)?;
+           classification = excluded.classification, generator_url = excluded.generator_url";
+    for chunk in records.chunks(ROWS_PER_STATEMENT) {
+        let sql = values_sql(HEAD, 13, chunk.len(), TAIL);
+        let mut q = sqlx::query(sqlx::AssertSqlSafe(sql));
+        for r in chunk {
+            q = q
+                .bind(fp_key(r.fingerprint))
+                .bind(json(&r.labels)?)
+                .bind(json(&r.annotations)?)
+                .bind(status_code(r.status))
+                .bind(nanos("startsAt", r.starts_at)?)
+                .bind(r.ends_at.map(|t| nanos("endsAt", t)).transpose()?)
+                .bind(nanos("first_seen", r.first_seen)?)
+                .bind(nanos("last_seen", r.last_seen)?)
+                .bind(nanos("last_changed", r.last_changed)?)
+                .bind(i64::from(r.fire_count))
+                .bind(i64::from(r.transitions))
+                .bind(r.classification.as_deref().map(json).transpose()?)
+                .bind(codec::url_text(&r.generator_url).into_owned());
+        }
+        q.execute(&mut **tx).await.map_err(db)?;
+    }
     Ok(())
 }
 
@@ -225,8 +212,8 @@ impl HistoryStore for SqliteHistoryStore {
             .iter()
             .map(|r| fp_key(r.alert.fingerprint()))
             .collect();
-        // Three statements per batch whatever its size: every statement is a
-        // round trip to sqlx's SQLite worker thread.
+        // Few statements per batch: every statement is a round trip to
+        // sqlx's SQLite worker thread.
         let mut tx = self.write.begin_with("BEGIN IMMEDIATE").await.map_err(db)?;
         let rows = sqlx::query(
             "SELECT * FROM alertkit_alerts WHERE fingerprint IN (SELECT value FROM json_each(?1))",
@@ -244,7 +231,8 @@ impl HistoryStore for SqliteHistoryStore {
         let (changes, events, mut touched) = crate::sql::apply_all(receipts, &keys, &mut current);
         touched.sort_unstable();
         touched.dedup();
-        upsert_alerts(&mut tx, touched.iter().filter_map(|k| current.get(k))).await?;
+        let records: Vec<&AlertRecord> = touched.iter().filter_map(|k| current.get(k)).collect();
+        upsert_alerts(&mut tx, &records).await?;
         insert_events(&mut tx, &events).await?;
         tx.commit().await.map_err(db)?;
         Ok(RecordOutcome { changes })
