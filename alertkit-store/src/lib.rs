@@ -20,6 +20,14 @@
     not(feature = "postgres"),
     doc = "| `PostgresHistoryStore` | `HistoryStore` | yes (several replicas) | `postgres` |"
 )]
+#![cfg_attr(
+    feature = "redis",
+    doc = "| [`RedisCache`] | [`Cache`](alertkit_core::Cache) | yes (shared by replicas) | `redis` |"
+)]
+#![cfg_attr(
+    not(feature = "redis"),
+    doc = "| `RedisCache` | `Cache` | yes (shared by replicas) | `redis` |"
+)]
 //!
 //! # Features
 //!
@@ -27,11 +35,13 @@
 //! |---|---|---|
 //! | `sqlite` | the SQLite history store, bundled SQLite, embedded migrations | No |
 //! | `postgres` | the Postgres history store, embedded migrations (no TLS yet) | No |
+//! | `redis` | the Redis cache | No |
 //!
 //! **Status:** the in-memory implementations (from `alertkit-core`, re-exported
-//! here) and the SQLite and Postgres history stores are done and pass the core
-//! conformance suite. The durable outbox, the Redis and tiered caches, history
-//! statistics and retention are the rest of this crate's work item.
+//! here), the SQLite and Postgres history stores and the Redis cache are done
+//! and pass the core conformance suites. The durable outbox, the tiered cache,
+//! the Redis "seen before" lock, history statistics and retention are the
+//! rest of this crate's work item.
 //!
 //! ```
 //! use alertkit_store::{MemoryCache, MemoryHistoryStore};
@@ -59,3 +69,8 @@ pub use sqlite::{SqliteHistoryStore, SqliteOptions};
 mod postgres;
 #[cfg(feature = "postgres")]
 pub use postgres::{PostgresHistoryStore, PostgresOptions};
+
+#[cfg(feature = "redis")]
+mod redis;
+#[cfg(feature = "redis")]
+pub use redis::{RedisCache, RedisOptions};
