@@ -39,9 +39,9 @@
 //!
 //! **Status:** the in-memory implementations (from `alertkit-core`, re-exported
 //! here), the SQLite and Postgres history stores and the Redis cache are done
-//! and pass the core conformance suites. The durable outbox, the tiered cache,
-//! the Redis "seen before" lock, history statistics and retention are the
-//! rest of this crate's work item.
+//! and pass the core conformance suites, with `RedisLocks` "seen
+//! before" markers and fenced leases. The durable outbox, the tiered cache,
+//! history statistics and retention are the rest of this crate's work item.
 //!
 //! ```
 //! use alertkit_store::{MemoryCache, MemoryHistoryStore};
@@ -73,4 +73,4 @@ pub use postgres::{PostgresHistoryStore, PostgresOptions};
 #[cfg(feature = "redis")]
 mod redis;
 #[cfg(feature = "redis")]
-pub use redis::{RedisCache, RedisOptions};
+pub use redis::{RedisCache, RedisLocks, RedisOptions};

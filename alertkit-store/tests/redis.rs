@@ -93,3 +93,45 @@ async fn an_unreachable_server_is_a_transient_error() {
         .unwrap_err();
     assert!(err.is_transient(), "{err:?}");
 }
+
+#[tokio::test]
+async fn seen_before_is_true_once_and_leases_are_fenced() {
+    let Some(cache) = fresh().await else { return };
+    let locks = cache.locks();
+    let ttl = Duration::from_secs(30);
+    let marks =
+        futures_util::future::join_all((0..8).map(|_| locks.first_seen("group-key", ttl))).await;
+    assert_eq!(
+        marks.iter().filter(|m| *m.as_ref().unwrap()).count(),
+        1,
+        "exactly one first sighting"
+    );
+
+    assert!(locks.acquire("lease", "replica-a", ttl).await.unwrap());
+    assert!(
+        !locks.acquire("lease", "replica-b", ttl).await.unwrap(),
+        "held by a"
+    );
+    assert!(
+        !locks.release("lease", "replica-b").await.unwrap(),
+        "b cannot release a's lease"
+    );
+    assert!(!locks.extend("lease", "replica-b", ttl).await.unwrap());
+    assert!(locks.extend("lease", "replica-a", ttl).await.unwrap());
+    assert!(locks.release("lease", "replica-a").await.unwrap());
+    assert!(
+        locks
+            .acquire("lease", "replica-b", Duration::from_millis(200))
+            .await
+            .unwrap()
+    );
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    assert!(
+        locks.acquire("lease", "replica-a", ttl).await.unwrap(),
+        "an expired lease can be taken"
+    );
+    assert!(
+        !locks.release("lease", "replica-b").await.unwrap(),
+        "the expired holder's release is refused"
+    );
+}

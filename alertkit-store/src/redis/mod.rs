@@ -1,4 +1,9 @@
-//! [`RedisCache`]: a [`Cache`] in Redis, shared by every replica.
+//! [`RedisCache`]: a [`Cache`] in Redis, shared by every replica, and
+//! [`RedisLocks`]: "seen before" markers and leases on the same connection.
+
+mod lock;
+
+pub use lock::RedisLocks;
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -113,6 +118,15 @@ impl RedisCache {
 
     fn key(&self, key: &str) -> String {
         format!("{}{key}", self.prefix)
+    }
+
+    /// Markers and leases sharing this cache's connection, under
+    /// `{prefix}lock:`.
+    pub fn locks(&self) -> RedisLocks {
+        RedisLocks::new(
+            self.conn.clone(),
+            Arc::from(format!("{}lock:", self.prefix)),
+        )
     }
 
     fn count<T>(&self, r: Result<T, CacheError>) -> Result<T, CacheError> {
