@@ -4,6 +4,7 @@
 //! |---|---|---|---|
 //! | [`MemoryHistoryStore`] | [`HistoryStore`](alertkit_core::HistoryStore) | no | always |
 //! | [`MemoryCache`] | [`Cache`](alertkit_core::Cache) | no | always |
+//! | [`TieredCache`] | [`Cache`](alertkit_core::Cache): L1 in front of L2 | as L2 | always |
 #![cfg_attr(
     feature = "sqlite",
     doc = "| [`SqliteHistoryStore`] | [`HistoryStore`](alertkit_core::HistoryStore) | yes (one file, WAL) | `sqlite` |"
@@ -40,8 +41,9 @@
 //! **Status:** the in-memory implementations (from `alertkit-core`, re-exported
 //! here), the SQLite and Postgres history stores and the Redis cache are done
 //! and pass the core conformance suites, with `RedisLocks` "seen
-//! before" markers and fenced leases. The durable outbox, the tiered cache,
-//! history statistics and retention are the rest of this crate's work item.
+//! before" markers and fenced leases and the tiered cache. The durable
+//! outbox, history statistics and retention are the rest of this crate's
+//! work item.
 //!
 //! ```
 //! use alertkit_store::{MemoryCache, MemoryHistoryStore};
@@ -55,6 +57,9 @@
 #![cfg_attr(docsrs, feature(doc_cfg))]
 
 pub use alertkit_core::memory::{MemoryCache, MemoryHistoryConfig, MemoryHistoryStore};
+
+mod tiered;
+pub use tiered::{TieredCache, TieredStats};
 
 #[cfg(any(feature = "sqlite", feature = "postgres"))]
 mod sql;
