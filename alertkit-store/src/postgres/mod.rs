@@ -406,7 +406,6 @@ impl HistoryStore for PostgresHistoryStore {
     }
 
     async fn list(&self, query: &HistoryQuery) -> Result<HistoryPage, StoreError> {
-        const CHUNK: i64 = 256;
         const NEWEST_FIRST: &str = "SELECT * FROM alertkit_alerts \
              WHERE ($1::bigint IS NULL OR status = $1) AND ($2::bigint IS NULL OR last_changed >= $2) \
                AND ($3::bigint IS NULL OR last_changed < $3) \
@@ -431,17 +430,11 @@ impl HistoryStore for PostgresHistoryStore {
                 .bind(plan.until)
                 .bind(scan.after.map(|a| a.0))
                 .bind(scan.after.map(|a| a.1))
-                .bind(CHUNK)
+                .bind(crate::sql::LIST_CHUNK)
                 .fetch_all(&self.pool)
                 .await
                 .map_err(db)?;
-            let exhausted = (rows.len() as i64) < CHUNK;
-            for row in &rows {
-                if scan.offer(codec::record(row)?)? {
-                    return Ok(scan.finish());
-                }
-            }
-            if exhausted {
+            if scan.feed(&rows)? {
                 return Ok(scan.finish());
             }
         }

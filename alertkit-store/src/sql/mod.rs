@@ -9,7 +9,11 @@ use std::collections::hash_map::Entry;
 use alertkit_core::traits::{Cursor, HistoryPage};
 use alertkit_core::{AlertRecord, EventKind, HistoryEvent, HistoryQuery, Receipt, StoreError};
 
-use codec::{fp_key, nanos, status_code};
+use codec::{StoreRow, fp_key, nanos, status_code};
+use sqlx::{ColumnIndex, Decode, Type};
+
+/// Rows read per list query; a page filtered in Rust may need several.
+pub(crate) const LIST_CHUNK: i64 = 256;
 
 /// Rejects times the schema cannot hold, naming the receipt, before any write.
 pub(crate) fn check_times(receipts: &[Receipt]) -> Result<(), StoreError> {
@@ -113,9 +117,28 @@ pub(crate) struct Scan<'q> {
 }
 
 impl Scan<'_> {
+    /// Takes a chunk of rows read in key order (at most [`LIST_CHUNK`]);
+    /// `true` once the page is complete.
+    pub(crate) fn feed<R>(&mut self, rows: &[R]) -> Result<bool, StoreError>
+    where
+        R: StoreRow,
+        for<'a> &'a str: ColumnIndex<R>,
+        for<'r> i64: Decode<'r, R::Database> + Type<R::Database>,
+        for<'r> Option<i64>: Decode<'r, R::Database> + Type<R::Database>,
+        for<'r> String: Decode<'r, R::Database> + Type<R::Database>,
+        for<'r> Option<String>: Decode<'r, R::Database> + Type<R::Database>,
+    {
+        for row in rows {
+            if self.offer(codec::record(row)?)? {
+                return Ok(true);
+            }
+        }
+        Ok((rows.len() as i64) < LIST_CHUNK)
+    }
+
     /// Takes the next row in key order; `true` once the page is full and
     /// another matching row exists.
-    pub(crate) fn offer(&mut self, rec: AlertRecord) -> Result<bool, StoreError> {
+    fn offer(&mut self, rec: AlertRecord) -> Result<bool, StoreError> {
         self.after = Some((
             nanos("last_changed", rec.last_changed)?,
             fp_key(rec.fingerprint),

@@ -311,7 +311,6 @@ impl HistoryStore for SqliteHistoryStore {
     }
 
     async fn list(&self, query: &HistoryQuery) -> Result<HistoryPage, StoreError> {
-        const CHUNK: i64 = 256;
         const NEWEST_FIRST: &str = "SELECT * FROM alertkit_alerts \
              WHERE (?1 IS NULL OR status = ?1) AND (?2 IS NULL OR last_changed >= ?2) \
                AND (?3 IS NULL OR last_changed < ?3) \
@@ -336,17 +335,11 @@ impl HistoryStore for SqliteHistoryStore {
                 .bind(plan.until)
                 .bind(scan.after.map(|a| a.0))
                 .bind(scan.after.map(|a| a.1))
-                .bind(CHUNK)
+                .bind(crate::sql::LIST_CHUNK)
                 .fetch_all(&self.read)
                 .await
                 .map_err(db)?;
-            let exhausted = (rows.len() as i64) < CHUNK;
-            for row in &rows {
-                if scan.offer(codec::record(row)?)? {
-                    return Ok(scan.finish());
-                }
-            }
-            if exhausted {
+            if scan.feed(&rows)? {
                 return Ok(scan.finish());
             }
         }
