@@ -89,6 +89,9 @@ impl SqliteHistoryStore {
         let connect = SqliteConnectOptions::from_str(&url)
             .map_err(|e| StoreError::InvalidQuery(format!("DATABASE_URL: {e}")))?
             .create_if_missing(true)
+            // 16 KiB pages for new databases: a batch writes a quarter as
+            // many WAL frames (one write call each) as with 4 KiB pages.
+            .page_size(16384)
             .journal_mode(SqliteJournalMode::Wal)
             .synchronous(SqliteSynchronous::Normal)
             .busy_timeout(Duration::from_secs(5))
@@ -96,7 +99,10 @@ impl SqliteHistoryStore {
             // random fingerprints touch pages all over the tables.
             .pragma("cache_size", "-65536")
             .pragma("mmap_size", "268435456")
-            .pragma("temp_store", "memory");
+            .pragma("temp_store", "memory")
+            // Checkpoint (and fsync the database) every 64 MiB of WAL rather
+            // than every 4 MiB: batched ingest writes hundreds of pages per commit.
+            .pragma("wal_autocheckpoint", "16384");
         let write = SqlitePoolOptions::new()
             .max_connections(1)
             .acquire_timeout(options.acquire_timeout)
