@@ -15,43 +15,15 @@
 use std::collections::BTreeSet;
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::{TcpListener, TcpStream};
-use std::path::PathBuf;
-use std::process::{Child, Command, Stdio};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
+use alertkit_core::testing::alertmanager::Alertmanager;
 use alertkit_core::testing::strategies::label_set_with;
 use alertkit_core::{Fingerprint, LabelSet, WebhookMessage};
 use proptest::strategy::{Strategy, ValueTree};
 use proptest::test_runner::{Config, RngAlgorithm, TestRng, TestRunner};
 use serde_json::{Value, json};
-
-fn alertmanager_binary() -> Option<PathBuf> {
-    if let Ok(path) = std::env::var("ALERTMANAGER_BIN") {
-        return Some(PathBuf::from(path));
-    }
-    let path = std::env::var_os("PATH")?;
-    std::env::split_paths(&path)
-        .flat_map(|dir| ["prometheus-alertmanager", "alertmanager"].map(|b| dir.join(b)))
-        .find(|p| p.is_file())
-}
-
-struct Killed(Child);
-
-impl Drop for Killed {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
-
-fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
-}
 
 /// A minimal HTTP/1.1 sink: records request bodies, answers 200.
 fn webhook_sink() -> (u16, Arc<Mutex<Vec<Vec<u8>>>>) {
@@ -97,15 +69,6 @@ fn serve(stream: TcpStream, sink: &Mutex<Vec<Vec<u8>>>) {
     }
 }
 
-fn curl(args: &[&str]) -> Option<Vec<u8>> {
-    let out = Command::new("curl")
-        .args(["-sS", "-f", "--max-time", "10"])
-        .args(args)
-        .output()
-        .ok()?;
-    out.status.success().then_some(out.stdout)
-}
-
 /// Label sets Alertmanager 0.25 accepts: classic label names only.
 fn generated_label_sets(n: usize) -> Vec<LabelSet> {
     let mut runner = TestRunner::new_with_rng(
@@ -125,45 +88,10 @@ fn generated_label_sets(n: usize) -> Vec<LabelSet> {
 
 #[test]
 fn fingerprints_and_webhooks_match_real_alertmanager() {
-    let Some(binary) = alertmanager_binary() else {
-        assert!(
-            std::env::var_os("ALERTKIT_REQUIRE_ALERTMANAGER").is_none(),
-            "ALERTKIT_REQUIRE_ALERTMANAGER is set but no Alertmanager binary was found"
-        );
-        eprintln!(
-            "skipped: no prometheus-alertmanager/alertmanager binary on PATH (apt-get install prometheus-alertmanager)"
-        );
+    let (sink_port, bodies) = webhook_sink();
+    let Some(am) = Alertmanager::start(&format!("http://127.0.0.1:{sink_port}/webhook")) else {
         return;
     };
-    let dir = std::env::temp_dir().join(format!("alertkit-am-{}", std::process::id()));
-    std::fs::create_dir_all(&dir).unwrap();
-    let (sink_port, bodies) = webhook_sink();
-    let config = format!(
-        "route:\n  receiver: alertkit\n  group_by: []\n  group_wait: 1s\n  group_interval: 1s\n  repeat_interval: 1h\n\
-         receivers:\n- name: alertkit\n  webhook_configs:\n  - url: http://127.0.0.1:{sink_port}/webhook\n    send_resolved: true\n"
-    );
-    std::fs::write(dir.join("am.yml"), config).unwrap();
-    let am_port = free_port();
-    let base = format!("http://127.0.0.1:{am_port}");
-    let _am = Killed(
-        Command::new(&binary)
-            .arg(format!("--config.file={}", dir.join("am.yml").display()))
-            .arg(format!("--storage.path={}", dir.display()))
-            .arg(format!("--web.listen-address=127.0.0.1:{am_port}"))
-            .arg("--cluster.listen-address=")
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .expect("start alertmanager"),
-    );
-    let deadline = Instant::now() + Duration::from_secs(30);
-    while curl(&[&format!("{base}/-/ready")]).is_none() {
-        assert!(
-            Instant::now() < deadline,
-            "alertmanager did not become ready"
-        );
-        std::thread::sleep(Duration::from_millis(100));
-    }
 
     let sets = generated_label_sets(60);
     let now = time::OffsetDateTime::now_utc() - time::Duration::minutes(1);
@@ -174,23 +102,11 @@ fn fingerprints_and_webhooks_match_real_alertmanager() {
                    "startsAt": alertkit_core::model::format_rfc3339(now)})
         })
         .collect();
-    let file = dir.join("alerts.json");
-    std::fs::write(&file, serde_json::to_vec(&body).unwrap()).unwrap();
-    curl(&[
-        "-X",
-        "POST",
-        "-H",
-        "Content-Type: application/json",
-        "--data-binary",
-        &format!("@{}", file.display()),
-        &format!("{base}/api/v2/alerts"),
-    ])
-    .expect("alertmanager rejected the alerts");
+    am.post_alerts(&Value::Array(body));
     let ours: BTreeSet<Fingerprint> = sets.iter().map(LabelSet::fingerprint).collect();
 
     // 1. API v2: Alertmanager's own fingerprints.
-    let listed: Vec<Value> =
-        serde_json::from_slice(&curl(&[&format!("{base}/api/v2/alerts")]).unwrap()).unwrap();
+    let listed = am.alerts();
     assert_eq!(listed.len(), ours.len());
     for a in &listed {
         let labels: LabelSet = serde_json::from_value(a["labels"].clone()).unwrap();
@@ -229,5 +145,4 @@ fn fingerprints_and_webhooks_match_real_alertmanager() {
         );
         std::thread::sleep(Duration::from_millis(100));
     }
-    let _ = std::fs::remove_dir_all(&dir);
 }

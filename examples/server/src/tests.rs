@@ -175,3 +175,92 @@ async fn the_default_profile_keeps_history_in_sqlite() {
     );
     let _ = std::fs::remove_file(&path);
 }
+
+/// A real Alertmanager posts to the running server over HTTP; the history
+/// follows its alerts from firing to resolved.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_real_alertmanager_delivers_to_the_server() {
+    use alertkit_core::testing::alertmanager::Alertmanager;
+    use alertkit_core::{HistoryQuery, HistoryStore, Status};
+
+    let store = memory();
+    let (pipeline, state) = build(store.clone());
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    let server = tokio::spawn(async move { axum::serve(listener, api::router(state)).await });
+    let webhook = format!("http://{addr}/webhook");
+    let Some(am) = tokio::task::spawn_blocking(move || Alertmanager::start(&webhook))
+        .await
+        .unwrap()
+    else {
+        return;
+    };
+    let am = Arc::new(am);
+
+    let start = time::OffsetDateTime::now_utc() - time::Duration::minutes(1);
+    let alerts = |ends: Option<time::OffsetDateTime>| {
+        let mut body = Vec::new();
+        for instance in ["db1", "db2"] {
+            let mut a = json!({"labels": {"alertname": "DiskFull", "instance": instance, "severity": "warning"},
+                               "annotations": {"summary": "95% used"},
+                               "startsAt": alertkit_core::model::format_rfc3339(start)});
+            if let Some(ends) = ends {
+                a["endsAt"] = json!(alertkit_core::model::format_rfc3339(ends));
+            }
+            body.push(a);
+        }
+        Value::Array(body)
+    };
+    let wait_for = |status: Status| {
+        let store = store.clone();
+        async move {
+            let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+            loop {
+                let page = store.list(&HistoryQuery::default()).await.unwrap();
+                if page.records.len() == 2 && page.records.iter().all(|r| r.status == status) {
+                    return page.records;
+                }
+                assert!(
+                    std::time::Instant::now() < deadline,
+                    "alerts never became {status}"
+                );
+                tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+            }
+        }
+    };
+
+    let (firing, am2) = (alerts(None), Arc::clone(&am));
+    tokio::task::spawn_blocking(move || am2.post_alerts(&firing))
+        .await
+        .unwrap();
+    wait_for(Status::Firing).await;
+
+    let (resolved, am2) = (
+        alerts(Some(time::OffsetDateTime::now_utc())),
+        Arc::clone(&am),
+    );
+    tokio::task::spawn_blocking(move || am2.post_alerts(&resolved))
+        .await
+        .unwrap();
+    let records = wait_for(Status::Resolved).await;
+
+    for r in records {
+        let kinds: Vec<_> = store
+            .timeline(r.fingerprint)
+            .await
+            .unwrap()
+            .iter()
+            .map(|e| e.kind.as_str())
+            .collect();
+        assert_eq!(kinds.first(), Some(&"firing"));
+        assert!(kinds.contains(&"resolved"), "{kinds:?}");
+        assert_eq!(
+            kinds.iter().filter(|k| **k == "firing").count(),
+            1,
+            "re-sent notifications recorded once: {kinds:?}"
+        );
+    }
+    server.abort();
+    pipeline.shutdown().await;
+    tokio::task::spawn_blocking(move || drop(am)).await.unwrap();
+}
