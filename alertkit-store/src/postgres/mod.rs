@@ -1,6 +1,5 @@
 //! [`PostgresHistoryStore`]: alert history in PostgreSQL (the Standard profile).
 
-use std::collections::HashMap;
 use std::str::FromStr;
 use std::sync::Arc;
 use std::time::Duration;
@@ -191,7 +190,7 @@ impl AlertColumns {
 
 async fn upsert_alerts(
     tx: &mut Transaction<'_, Postgres>,
-    records: &[&AlertRecord],
+    records: &[AlertRecord],
 ) -> Result<(), StoreError> {
     let mut c = AlertColumns::default();
     for r in records {
@@ -320,20 +319,14 @@ impl HistoryStore for PostgresHistoryStore {
             .fetch_all(&mut *tx)
             .await
             .map_err(db)?;
-        let mut current: HashMap<i64, AlertRecord> =
-            HashMap::with_capacity(rows.len() + receipts.len());
-        for row in &rows {
-            let rec = codec::record(row)?;
-            current.insert(fp_key(rec.fingerprint), rec);
-        }
-        let (changes, events, mut touched) = crate::sql::apply_all(receipts, &keys, &mut current);
-        touched.sort_unstable();
-        touched.dedup();
-        let records: Vec<&AlertRecord> = touched.iter().filter_map(|k| current.get(k)).collect();
-        upsert_alerts(&mut tx, &records).await?;
-        insert_events(&mut tx, &events).await?;
+        let stored = rows.iter().map(codec::record).collect::<Result<_, _>>()?;
+        let batch = crate::sql::apply_batch(receipts, &keys, stored);
+        upsert_alerts(&mut tx, &batch.records).await?;
+        insert_events(&mut tx, &batch.events).await?;
         tx.commit().await.map_err(db)?;
-        Ok(RecordOutcome { changes })
+        Ok(RecordOutcome {
+            changes: batch.changes,
+        })
     }
 
     async fn attach_classifications(
@@ -434,7 +427,8 @@ impl HistoryStore for PostgresHistoryStore {
                 .fetch_all(&self.pool)
                 .await
                 .map_err(db)?;
-            if scan.feed(&rows)? {
+            let records = rows.iter().map(codec::record).collect::<Result<_, _>>()?;
+            if scan.feed(records)? {
                 return Ok(scan.finish());
             }
         }

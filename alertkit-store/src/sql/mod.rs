@@ -9,8 +9,7 @@ use std::collections::hash_map::Entry;
 use alertkit_core::traits::{Cursor, HistoryPage};
 use alertkit_core::{AlertRecord, EventKind, HistoryEvent, HistoryQuery, Receipt, StoreError};
 
-use codec::{StoreRow, fp_key, nanos, status_code};
-use sqlx::{ColumnIndex, Decode, Type};
+use codec::{fp_key, nanos, status_code};
 
 /// Rows read per list query; a page filtered in Rust may need several.
 pub(crate) const LIST_CHUNK: i64 = 256;
@@ -31,15 +30,27 @@ pub(crate) fn check_times(receipts: &[Receipt]) -> Result<(), StoreError> {
     Ok(())
 }
 
-/// Runs the history state machine over a batch, against the current rows
-/// (`current`, keyed by fingerprint key, updated in place). Returns each
-/// receipt's change, the events to append, and the keys of the rows to
-/// write (every receipt moves at least `last_seen`).
-pub(crate) fn apply_all(
+/// What one `record` call writes: each receipt's change, the events to
+/// append, and the rows to upsert (every receipt moves at least `last_seen`).
+#[derive(Debug)]
+pub(crate) struct BatchWrite {
+    pub(crate) changes: Vec<Option<EventKind>>,
+    pub(crate) events: Vec<HistoryEvent>,
+    pub(crate) records: Vec<AlertRecord>,
+}
+
+/// Runs the history state machine over a batch against the stored rows of
+/// its alerts (`stored`, read in the same transaction). `keys` are the
+/// receipts' fingerprint keys, in order.
+pub(crate) fn apply_batch(
     receipts: &[Receipt],
     keys: &[i64],
-    current: &mut HashMap<i64, AlertRecord>,
-) -> (Vec<Option<EventKind>>, Vec<HistoryEvent>, Vec<i64>) {
+    stored: Vec<AlertRecord>,
+) -> BatchWrite {
+    let mut current: HashMap<i64, AlertRecord> = HashMap::with_capacity(keys.len());
+    for rec in stored {
+        current.insert(fp_key(rec.fingerprint), rec);
+    }
     let mut changes = Vec::with_capacity(receipts.len());
     let mut events = Vec::new();
     for (r, &key) in receipts.iter().zip(keys) {
@@ -56,7 +67,13 @@ pub(crate) fn apply_all(
         }
         changes.push(change);
     }
-    (changes, events, keys.to_vec())
+    let mut records: Vec<AlertRecord> = current.into_values().collect();
+    records.sort_unstable_by_key(|r| r.fingerprint);
+    BatchWrite {
+        changes,
+        events,
+        records,
+    }
 }
 
 /// The SQL-side filters of a [`HistoryQuery`] (status, time range, cursor);
@@ -117,23 +134,16 @@ pub(crate) struct Scan<'q> {
 }
 
 impl Scan<'_> {
-    /// Takes a chunk of rows read in key order (at most [`LIST_CHUNK`]);
-    /// `true` once the page is complete.
-    pub(crate) fn feed<R>(&mut self, rows: &[R]) -> Result<bool, StoreError>
-    where
-        R: StoreRow,
-        for<'a> &'a str: ColumnIndex<R>,
-        for<'r> i64: Decode<'r, R::Database> + Type<R::Database>,
-        for<'r> Option<i64>: Decode<'r, R::Database> + Type<R::Database>,
-        for<'r> String: Decode<'r, R::Database> + Type<R::Database>,
-        for<'r> Option<String>: Decode<'r, R::Database> + Type<R::Database>,
-    {
-        for row in rows {
-            if self.offer(codec::record(row)?)? {
+    /// Takes the records of one chunk of rows read in key order (at most
+    /// [`LIST_CHUNK`]); `true` once the page is complete.
+    pub(crate) fn feed(&mut self, records: Vec<AlertRecord>) -> Result<bool, StoreError> {
+        let exhausted = (records.len() as i64) < LIST_CHUNK;
+        for rec in records {
+            if self.offer(rec)? {
                 return Ok(true);
             }
         }
-        Ok((rows.len() as i64) < LIST_CHUNK)
+        Ok(exhausted)
     }
 
     /// Takes the next row in key order; `true` once the page is full and

@@ -1,6 +1,5 @@
 //! [`SqliteHistoryStore`]: alert history in one SQLite file (the Lite profile).
 
-use std::collections::HashMap;
 use std::str::FromStr;
 use std::sync::Arc;
 use std::time::Duration;
@@ -172,7 +171,7 @@ async fn insert_events(
 /// Writes `records`: inserts, or updates every mutable column.
 async fn upsert_alerts(
     tx: &mut Transaction<'_, Sqlite>,
-    records: &[&AlertRecord],
+    records: &[AlertRecord],
 ) -> Result<(), StoreError> {
     const HEAD: &str = "INSERT INTO alertkit_alerts \
          (fingerprint, labels, annotations, status, starts_at, ends_at, first_seen, last_seen, \
@@ -228,20 +227,14 @@ impl HistoryStore for SqliteHistoryStore {
         .fetch_all(&mut *tx)
         .await
         .map_err(db)?;
-        let mut current: HashMap<i64, AlertRecord> =
-            HashMap::with_capacity(rows.len() + receipts.len());
-        for row in &rows {
-            let rec = codec::record(row)?;
-            current.insert(fp_key(rec.fingerprint), rec);
-        }
-        let (changes, events, mut touched) = crate::sql::apply_all(receipts, &keys, &mut current);
-        touched.sort_unstable();
-        touched.dedup();
-        let records: Vec<&AlertRecord> = touched.iter().filter_map(|k| current.get(k)).collect();
-        upsert_alerts(&mut tx, &records).await?;
-        insert_events(&mut tx, &events).await?;
+        let stored = rows.iter().map(codec::record).collect::<Result<_, _>>()?;
+        let batch = crate::sql::apply_batch(receipts, &keys, stored);
+        upsert_alerts(&mut tx, &batch.records).await?;
+        insert_events(&mut tx, &batch.events).await?;
         tx.commit().await.map_err(db)?;
-        Ok(RecordOutcome { changes })
+        Ok(RecordOutcome {
+            changes: batch.changes,
+        })
     }
 
     async fn attach_classifications(
@@ -345,7 +338,8 @@ impl HistoryStore for SqliteHistoryStore {
                 .fetch_all(&self.read)
                 .await
                 .map_err(db)?;
-            if scan.feed(&rows)? {
+            let records = rows.iter().map(codec::record).collect::<Result<_, _>>()?;
+            if scan.feed(records)? {
                 return Ok(scan.finish());
             }
         }
