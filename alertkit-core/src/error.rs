@@ -157,6 +157,8 @@ pub enum PublishError {
         status: u16,
         /// Response body excerpt or reason.
         message: String,
+        /// How long the target asked us to wait (`Retry-After` on a 503), if it said.
+        retry_after: Option<Duration>,
     },
     /// The target refused this notification for good (HTTP 4xx, Slack `ok:false` for a bad payload).
     #[error("rejected by target{}: {message}", status.map(|s| format!(" (status {s})")).unwrap_or_default())]
@@ -190,7 +192,7 @@ impl PublishError {
     /// How long to wait before retrying, when the target said so.
     pub fn retry_after(&self) -> Option<Duration> {
         match self {
-            Self::RateLimited { retry_after } => *retry_after,
+            Self::RateLimited { retry_after } | Self::Server { retry_after, .. } => *retry_after,
             _ => None,
         }
     }

@@ -255,6 +255,7 @@ impl Publisher for Recovering {
             Ok(_) => Err(PublishError::Server {
                 status: 503,
                 message: "try later".into(),
+                retry_after: None,
             }),
             Err(_) => Ok(PublishReceipt::delivered().with_status(200)),
         }

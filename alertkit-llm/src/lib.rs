@@ -1,10 +1,12 @@
-//! The LLM classifier for alertkit (OpenAI-compatible chat completions) and
-//! its fallback chain.
+//! Classification for alertkit: the rule classifier with its default rule
+//! pack, the OpenAI-compatible LLM classifier, and the standard chain
+//! `cache(llm, fallback to rules)`.
 //!
-//! **Status:** not implemented yet; this crate exports nothing. The
-//! classifier will implement [`alertkit_core::Classifier`] and compose with
-//! the core layers (`ClassificationCacheLayer`, `FallbackLayer`) as shown in
-//! the `alertkit-core` crate docs. Until then, use
-//! [`alertkit_core::memory::LabelClassifier`] or your own `Classifier`.
+//! (Crate docs, feature table and examples are being written.)
 
 #![forbid(unsafe_code)]
+
+pub mod rules;
+
+#[cfg(feature = "openai")]
+pub mod openai;

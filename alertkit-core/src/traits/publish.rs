@@ -56,6 +56,10 @@ pub struct Notification {
     pub origin: Arc<Origin>,
     /// When alertkit received the alert state.
     pub received_at: OffsetDateTime,
+    /// What the target called its earlier message about this alert (Slack
+    /// `channel:ts`, Rootly alert id), when a delivery recorded one; lets a
+    /// resolve update or close what the firing created.
+    pub remote_ref: Option<Arc<str>>,
 }
 
 impl Notification {
@@ -67,6 +71,7 @@ impl Notification {
             classification: None,
             origin,
             received_at: OffsetDateTime::now_utc(),
+            remote_ref: None,
         }
     }
 
@@ -74,6 +79,13 @@ impl Notification {
     /// of the same key must be idempotent at the target.
     pub fn dedup_key(&self) -> String {
         self.alert.state_key().to_string()
+    }
+
+    /// With the target's reference to its earlier message about this alert.
+    #[must_use]
+    pub fn with_remote_ref(mut self, remote_ref: impl Into<Arc<str>>) -> Self {
+        self.remote_ref = Some(remote_ref.into());
+        self
     }
 
     /// With a classification attached.

@@ -1,0 +1,1 @@
+//! The rule classifier (work in progress).
