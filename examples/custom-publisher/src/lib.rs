@@ -1,0 +1,1 @@
+//! A custom alertkit publisher (work in progress).
