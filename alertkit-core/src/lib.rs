@@ -22,8 +22,8 @@ pub use model::{
 };
 pub use traits::{
     AlertRecord, AlertSource, Cache, CacheStats, Classifier, EventKind, Handoff, HistoryEvent,
-    HistoryQuery, HistoryStore, Notification, Origin, PublishOutcome, PublishReceipt, Publisher,
-    Receipt, RecordOutcome, SourceBatch,
+    HistoryQuery, HistoryStore, Notification, Origin, Outbox, PublishOutcome, PublishReceipt,
+    Publisher, Receipt, RecordOutcome, SourceBatch,
 };
 pub use wire::{
     ApiV2Defaults, ParseError, ParseErrorKind, PostableAlerts, WebhookMessage,

@@ -63,6 +63,8 @@ pub use tiered::{TieredCache, TieredStats};
 
 #[cfg(any(feature = "sqlite", feature = "postgres"))]
 mod sql;
+#[cfg(any(feature = "sqlite", feature = "postgres"))]
+pub use sql::outbox::OutboxOptions;
 #[cfg(feature = "sqlite")]
 #[cfg_attr(docsrs, doc(cfg(feature = "sqlite")))]
 mod sqlite;

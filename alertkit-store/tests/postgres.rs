@@ -10,7 +10,7 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 
 use alertkit_core::testing::conformance;
 use alertkit_core::{Alert, HistoryStore, LabelSet, Receipt};
-use alertkit_store::{PostgresHistoryStore, PostgresOptions};
+use alertkit_store::{OutboxOptions, PostgresHistoryStore, PostgresOptions};
 use time::OffsetDateTime;
 
 fn url() -> String {
@@ -82,6 +82,20 @@ fn postgres_history_store_conforms() {
     conformance::history_store(|| async { fresh().await.unwrap() });
 }
 
+#[test]
+fn postgres_outbox_conforms() {
+    let rt = tokio::runtime::Runtime::new().unwrap();
+    if rt.block_on(fresh()).is_none() {
+        return;
+    }
+    drop(rt);
+    conformance::outbox(|setup| async move {
+        let store = fresh().await.unwrap();
+        store.set_outbox(OutboxOptions::new(setup.targets, setup.hold));
+        store
+    });
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn two_replicas_on_one_database_record_each_receipt_once() {
     let Some(a) = fresh().await else { return };
@@ -92,12 +106,17 @@ async fn two_replicas_on_one_database_record_each_receipt_once() {
         .unwrap();
     let now = OffsetDateTime::now_utc();
     let receipts: Vec<Receipt> = (0..300)
-        .map(|i| Receipt {
-            alert: Alert::firing(
-                LabelSet::from_pairs([("alertname", "Replicas".to_owned()), ("i", i.to_string())]),
+        .map(|i| {
+            Receipt::new(
+                Alert::firing(
+                    LabelSet::from_pairs([
+                        ("alertname", "Replicas".to_owned()),
+                        ("i", i.to_string()),
+                    ]),
+                    now,
+                ),
                 now,
-            ),
-            received_at: now,
+            )
         })
         .collect();
     let (ra, rb) = tokio::join!(async { a.record(&receipts).await.unwrap() }, async {
@@ -128,10 +147,7 @@ async fn nul_characters_are_stored_without_losing_the_alert() {
     );
     alert.generator_url = Arc::from("http://x/\u{0}");
     store
-        .record(&[Receipt {
-            alert: alert.clone(),
-            received_at: OffsetDateTime::now_utc(),
-        }])
+        .record(&[Receipt::new(alert.clone(), OffsetDateTime::now_utc())])
         .await
         .unwrap();
     let rec = store.get(alert.fingerprint()).await.unwrap().unwrap();

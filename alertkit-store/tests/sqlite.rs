@@ -7,7 +7,7 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 
 use alertkit_core::testing::conformance;
 use alertkit_core::{Alert, EventKind, HistoryStore, LabelSet, Receipt, StoreError};
-use alertkit_store::SqliteHistoryStore;
+use alertkit_store::{OutboxOptions, SqliteHistoryStore};
 use time::OffsetDateTime;
 
 /// A fresh database file per store, removed at the end of the test process.
@@ -38,10 +38,7 @@ async fn history_survives_reopening_and_migrations_are_idempotent() {
         ]),
         OffsetDateTime::now_utc(),
     );
-    let receipt = Receipt {
-        alert: alert.clone(),
-        received_at: OffsetDateTime::now_utc(),
-    };
+    let receipt = Receipt::new(alert.clone(), OffsetDateTime::now_utc());
     {
         let store = SqliteHistoryStore::open(&url).await.unwrap();
         assert_eq!(
@@ -77,14 +74,8 @@ async fn unstorable_times_are_rejected_naming_the_receipt() {
         OffsetDateTime::now_utc(),
     );
     let receipts = [
-        Receipt {
-            alert: ok.clone(),
-            received_at: OffsetDateTime::now_utc(),
-        },
-        Receipt {
-            alert,
-            received_at: OffsetDateTime::now_utc(),
-        },
+        Receipt::new(ok.clone(), OffsetDateTime::now_utc()),
+        Receipt::new(alert, OffsetDateTime::now_utc()),
     ];
     match store.record(&receipts).await {
         Err(StoreError::Invalid(m)) => assert!(m.starts_with("receipts[1].startsAt"), "{m}"),
@@ -94,4 +85,15 @@ async fn unstorable_times_are_rejected_naming_the_receipt() {
         store.get(ok.fingerprint()).await.unwrap().is_none(),
         "the batch is atomic"
     );
+}
+
+#[test]
+fn sqlite_outbox_conforms() {
+    conformance::outbox(|setup| async move {
+        let store = SqliteHistoryStore::open(temp_db().to_str().unwrap())
+            .await
+            .unwrap();
+        store.set_outbox(OutboxOptions::new(setup.targets, setup.hold));
+        store
+    });
 }

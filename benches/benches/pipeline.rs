@@ -128,7 +128,7 @@ async fn full_store() -> Arc<MemoryHistoryStore> {
         .map(|mut alert| {
             alert.status = Status::Firing;
             alert.ends_at = None;
-            Receipt { alert, received_at }
+            Receipt::new(alert, received_at)
         })
         .collect();
     store.record(&receipts).await.expect("memory store records");

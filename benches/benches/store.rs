@@ -31,7 +31,7 @@ fn receipts(n: usize) -> Vec<Receipt> {
     let received_at = OffsetDateTime::now_utc();
     alerts(n, ROUND.fetch_add(1, Ordering::Relaxed))
         .into_iter()
-        .map(|alert| Receipt { alert, received_at })
+        .map(|alert| Receipt::new(alert, received_at))
         .collect()
 }
 

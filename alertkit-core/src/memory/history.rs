@@ -53,7 +53,7 @@ impl Default for MemoryHistoryConfig {
 ///
 /// let store = MemoryHistoryStore::default();
 /// let alert = Alert::firing(LabelSet::from_pairs([("alertname", "Up")]), OffsetDateTime::UNIX_EPOCH);
-/// let receipt = Receipt { alert, received_at: OffsetDateTime::now_utc() };
+/// let receipt = Receipt::new(alert, OffsetDateTime::now_utc());
 /// let first = store.record(&[receipt.clone()]).await.unwrap();
 /// assert_eq!(first.changes, [Some(EventKind::Firing)]);
 /// let again = store.record(&[receipt]).await.unwrap();
@@ -302,10 +302,7 @@ mod tests {
         if resolved {
             alert = alert.resolved_at(t);
         }
-        Receipt {
-            alert,
-            received_at: t,
-        }
+        Receipt::new(alert, t)
     }
 
     #[tokio::test]

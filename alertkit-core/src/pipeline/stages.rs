@@ -117,10 +117,10 @@ impl Recorder {
                     duplicates[j] += 1;
                     continue;
                 }
-                receipts.push(Receipt {
-                    alert: alert.clone(),
-                    received_at: job.received_at,
-                });
+                receipts.push(
+                    Receipt::new(alert.clone(), job.received_at)
+                        .with_origin(Arc::clone(&job.batch.origin)),
+                );
                 owners.push((j, key));
             }
         }

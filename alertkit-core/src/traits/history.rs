@@ -11,6 +11,7 @@ use tower::Service;
 
 use super::BoxFuture;
 use crate::matcher::Matchers;
+use crate::traits::Origin;
 use crate::{
     Alert, Annotations, Classification, Fingerprint, LabelSet, Severity, StateKey, Status,
     StoreError,
@@ -23,6 +24,27 @@ pub struct Receipt {
     pub alert: Alert,
     /// When alertkit received it (the application clock).
     pub received_at: OffsetDateTime,
+    /// Where it came from (Alertmanager's receiver and group), when known;
+    /// stores with an outbox keep it with the notifications they enqueue.
+    pub origin: Option<Arc<Origin>>,
+}
+
+impl Receipt {
+    /// A receipt of `alert` at `received_at`, origin unknown.
+    pub fn new(alert: Alert, received_at: OffsetDateTime) -> Self {
+        Self {
+            alert,
+            received_at,
+            origin: None,
+        }
+    }
+
+    /// With the batch's origin.
+    #[must_use]
+    pub fn with_origin(mut self, origin: Arc<Origin>) -> Self {
+        self.origin = Some(origin);
+        self
+    }
 }
 
 /// What a receipt changed in an alert's history.

@@ -7,6 +7,7 @@
 //! | [`HistoryStore`] | durable, queryable history | [`RecordService`] |
 //! | [`Cache`] | byte cache with TTLs | [`CacheService`] |
 //! | [`Publisher`] | delivers to one target | [`PublisherService`] / [`ServicePublisher`] |
+//! | [`Outbox`] | durable, leased delivery queue (stores) | |
 //!
 //! All are `async` through `async_trait`, object safe (`Arc<dyn Publisher>`
 //! lists chosen at runtime work) and `Send + Sync + 'static`.
@@ -14,6 +15,7 @@
 mod cache;
 mod classify;
 mod history;
+mod outbox;
 mod publish;
 mod source;
 
@@ -22,6 +24,10 @@ pub use classify::{Classifier, ClassifierService, ServiceClassifier};
 pub use history::{
     AlertRecord, Cursor, EventKind, HistoryEvent, HistoryPage, HistoryQuery, HistoryStore, Receipt,
     RecordOutcome, RecordService,
+};
+pub use outbox::{
+    AttemptOutcome, DeadLetter, DeadLetterQuery, Delivery, DeliveryAttempt, LeaseRef, Outbox,
+    QueueDepth, Settlement,
 };
 pub use publish::{
     Handoff, Notification, Origin, PublishOutcome, PublishReceipt, Publisher, PublisherService,

@@ -15,6 +15,9 @@ use sqlx::{Postgres, Row as _, Transaction};
 use time::OffsetDateTime;
 
 use crate::sql::codec::{self, db, fp_key, json, nanos, status_code};
+use crate::sql::outbox::{EnqueueRows, OutboxOptions, OutboxState};
+
+mod outbox;
 
 /// The embedded migrations (`alertkit-store/migrations/postgres`).
 static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations/postgres");
@@ -78,6 +81,7 @@ impl PostgresOptions {
 #[derive(Debug, Clone)]
 pub struct PostgresHistoryStore {
     pool: PgPool,
+    outbox: Arc<OutboxState>,
 }
 
 fn valid_schema(name: &str) -> bool {
@@ -127,7 +131,16 @@ impl PostgresHistoryStore {
                 .await
                 .map_err(|e| StoreError::Backend(Box::new(e)))?;
         }
-        Ok(Self { pool })
+        Ok(Self {
+            pool,
+            outbox: Arc::default(),
+        })
+    }
+
+    /// Sets which targets `record` enqueues notifications for (none by
+    /// default), effective for the next batch. See [`OutboxOptions`].
+    pub fn set_outbox(&self, options: OutboxOptions) {
+        self.outbox.set(options);
     }
 
     /// The schema the store's tables live in.
@@ -321,8 +334,13 @@ impl HistoryStore for PostgresHistoryStore {
             .map_err(db)?;
         let stored = rows.iter().map(codec::record).collect::<Result<_, _>>()?;
         let batch = crate::sql::apply_batch(receipts, &keys, stored);
+        let now = OffsetDateTime::now_utc();
+        let queued = EnqueueRows::build(&self.outbox.options(), receipts, &batch.changes, now)?;
         upsert_alerts(&mut tx, &batch.records).await?;
         insert_events(&mut tx, &batch.events).await?;
+        if queued.len() > 0 {
+            outbox::enqueue(&mut tx, &queued, nanos("now", now)?).await?;
+        }
         tx.commit().await.map_err(db)?;
         Ok(RecordOutcome {
             changes: batch.changes,

@@ -20,7 +20,7 @@ pub(crate) fn nanos(field: &str, t: OffsetDateTime) -> Result<i64, StoreError> {
     })
 }
 
-fn time(n: i64) -> Result<OffsetDateTime, StoreError> {
+pub(crate) fn time(n: i64) -> Result<OffsetDateTime, StoreError> {
     OffsetDateTime::from_unix_timestamp_nanos(i128::from(n))
         .map_err(|e| StoreError::Backend(format!("stored time {n} is invalid: {e}").into()))
 }
@@ -32,7 +32,7 @@ pub(crate) fn fp_key(fp: Fingerprint) -> i64 {
     i64::from_ne_bytes((fp.as_u64() ^ SIGN).to_ne_bytes())
 }
 
-fn fp_from_key(key: i64) -> Fingerprint {
+pub(crate) fn fp_from_key(key: i64) -> Fingerprint {
     Fingerprint::from_u64(u64::from_ne_bytes(key.to_ne_bytes()) ^ SIGN)
 }
 
@@ -53,7 +53,7 @@ fn status(code: i64) -> Result<Status, StoreError> {
     }
 }
 
-fn kind(name: &str) -> Result<EventKind, StoreError> {
+pub(crate) fn kind(name: &str) -> Result<EventKind, StoreError> {
     EventKind::ALL
         .into_iter()
         .find(|k| k.as_str() == name)
@@ -74,7 +74,10 @@ pub(crate) fn json<T: serde::Serialize>(value: &T) -> Result<String, StoreError>
     serde_json::to_string(value).map_err(|e| StoreError::Invalid(format!("cannot encode: {e}")))
 }
 
-fn parse<T: serde::de::DeserializeOwned>(column: &str, text: &str) -> Result<T, StoreError> {
+pub(crate) fn parse<T: serde::de::DeserializeOwned>(
+    column: &str,
+    text: &str,
+) -> Result<T, StoreError> {
     serde_json::from_str(text)
         .map_err(|e| StoreError::Backend(format!("stored {column} is not valid: {e}").into()))
 }
@@ -145,11 +148,11 @@ where
         .col::<Option<String>>("classification")?
         .map(|c| parse::<Classification>("classification", &c).map(Arc::new))
         .transpose()?;
-    let mut rec = AlertRecord::first(&alertkit_core::Receipt {
-        alert: alertkit_core::Alert::firing(labels, time(row.col("starts_at")?)?)
+    let mut rec = AlertRecord::first(&alertkit_core::Receipt::new(
+        alertkit_core::Alert::firing(labels, time(row.col("starts_at")?)?)
             .with_annotations(annotations),
-        received_at: time(row.col("first_seen")?)?,
-    })
+        time(row.col("first_seen")?)?,
+    ))
     .0;
     rec.fingerprint = fp_from_key(row.col("fingerprint")?);
     rec.status = status(row.col("status")?)?;

@@ -2,6 +2,7 @@
 //! list scanning. Only the SQL text and binding differ per backend.
 
 pub(crate) mod codec;
+pub(crate) mod outbox;
 
 use std::collections::HashMap;
 use std::collections::hash_map::Entry;

@@ -17,6 +17,9 @@ use sqlx::{Sqlite, Transaction};
 use time::OffsetDateTime;
 
 use crate::sql::codec::{self, db, fp_key, json, nanos, status_code};
+use crate::sql::outbox::{EnqueueRows, OutboxOptions, OutboxState};
+
+mod outbox;
 
 /// The embedded migrations (`alertkit-store/migrations/sqlite`).
 static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations/sqlite");
@@ -70,6 +73,7 @@ impl SqliteOptions {
 pub struct SqliteHistoryStore {
     write: SqlitePool,
     read: SqlitePool,
+    outbox: Arc<OutboxState>,
 }
 
 impl SqliteHistoryStore {
@@ -120,7 +124,17 @@ impl SqliteHistoryStore {
             .connect_with(connect.read_only(true))
             .await
             .map_err(db)?;
-        Ok(Self { write, read })
+        Ok(Self {
+            write,
+            read,
+            outbox: Arc::default(),
+        })
+    }
+
+    /// Sets which targets `record` enqueues notifications for (none by
+    /// default), effective for the next batch. See [`OutboxOptions`].
+    pub fn set_outbox(&self, options: OutboxOptions) {
+        self.outbox.set(options);
     }
 
     /// Closes both pools, waiting for connections to finish.
@@ -137,7 +151,7 @@ const SELECT_ALERT: &str = "SELECT * FROM alertkit_alerts WHERE fingerprint = ?1
 const ROWS_PER_STATEMENT: usize = 64;
 
 /// `head VALUES (?, …), (?, …) tail` for `rows` rows of `columns` columns.
-fn values_sql(head: &str, columns: usize, rows: usize, tail: &str) -> String {
+pub(super) fn values_sql(head: &str, columns: usize, rows: usize, tail: &str) -> String {
     let row = format!("({})", vec!["?"; columns].join(", "));
     format!("{head} VALUES {}{tail}", vec![row; rows].join(", "))
 }
@@ -229,8 +243,13 @@ impl HistoryStore for SqliteHistoryStore {
         .map_err(db)?;
         let stored = rows.iter().map(codec::record).collect::<Result<_, _>>()?;
         let batch = crate::sql::apply_batch(receipts, &keys, stored);
+        let now = OffsetDateTime::now_utc();
+        let queued = EnqueueRows::build(&self.outbox.options(), receipts, &batch.changes, now)?;
         upsert_alerts(&mut tx, &batch.records).await?;
         insert_events(&mut tx, &batch.events).await?;
+        if queued.len() > 0 {
+            outbox::enqueue(&mut tx, &queued, nanos("now", now)?).await?;
+        }
         tx.commit().await.map_err(db)?;
         Ok(RecordOutcome {
             changes: batch.changes,

@@ -16,10 +16,10 @@ use crate::{
 };
 
 fn receipt(alert: &Alert, secs: i64) -> Receipt {
-    Receipt {
-        alert: alert.clone(),
-        received_at: OffsetDateTime::UNIX_EPOCH + time::Duration::seconds(1_800_000_000 + secs),
-    }
+    Receipt::new(
+        alert.clone(),
+        OffsetDateTime::UNIX_EPOCH + time::Duration::seconds(1_800_000_000 + secs),
+    )
 }
 
 fn at(secs: i64) -> OffsetDateTime {

@@ -25,11 +25,13 @@
 mod cache;
 mod classifier;
 mod history;
+mod outbox;
 mod publisher;
 
 pub use cache::cache;
 pub use classifier::{ClassifierSuite, classifier};
 pub use history::history_store;
+pub use outbox::{OutboxSetup, outbox};
 pub use publisher::{Observer, PublisherSuite, publisher};
 
 use std::future::Future;
