@@ -2,11 +2,16 @@
 //!
 //! `cargo run -p alertkit-server` starts it with zero configuration on
 //! `0.0.0.0:8080`: history in `alertkit.db` (SQLite) in the working
-//! directory, the label classifier, no publishing targets. Environment:
-//! `SERVER_HOST`, `SERVER_PORT`, `DATABASE_URL`, `LOG_LEVEL`.
+//! directory, the label classifier, no publishing targets. Settings come
+//! from a TOML file (`--config <file>` or `CONFIG_FILE`) and environment
+//! variables named after its keys (`SERVER_PORT`, `DATABASE_URL`, …); the
+//! README lists them.
 
 mod api;
+mod auth;
 mod config;
+mod store;
+mod telemetry;
 #[cfg(test)]
 mod tests;
 mod views;
@@ -17,21 +22,32 @@ use alertkit_core::HistoryStore;
 use alertkit_core::layer::{DirectHandoff, FanOut};
 use alertkit_core::memory::LabelClassifier;
 use alertkit_core::pipeline::Pipeline;
-use alertkit_store::SqliteHistoryStore;
 
-use crate::api::AppState;
-use crate::config::Config;
+use crate::api::{AppState, Probe};
+use crate::config::{Command, Config};
 
 /// Builds the pipeline over `store` and the state the handlers share.
-fn build(store: Arc<dyn HistoryStore>) -> (Pipeline, AppState) {
+fn build(store: Arc<dyn HistoryStore>, config: Config) -> (Pipeline, AppState) {
     // No targets configured: publishing is metrics-only.
     let handoff = Arc::new(DirectHandoff::new(FanOut::new()));
     let pipeline = Pipeline::builder(Arc::clone(&store), handoff)
         .classifier(Arc::new(LabelClassifier))
         .spawn();
+    let mut probes = vec![Probe::database(
+        Arc::clone(&store),
+        config.database.kind.as_str(),
+    )];
+    if config.redis_url.is_some() {
+        probes.push(Probe::skipped(
+            "redis",
+            "REDIS_URL is set but this build does not use Redis yet",
+        ));
+    }
     let state = AppState {
         ingest: pipeline.ingest(),
         store,
+        config: Arc::new(config),
+        probes: probes.into(),
     };
     (pipeline, state)
 }
@@ -64,20 +80,60 @@ async fn shutdown_signal() {
     tracing::info!("shutting down: finishing in-flight requests");
 }
 
-#[tokio::main]
-async fn main() -> Result<(), Box<dyn std::error::Error>> {
-    let config = Config::from_lookup(|k| std::env::var(k).ok())?;
-    let filter = tracing_subscriber::EnvFilter::try_new(&config.log_level)
-        .map_err(|e| format!("invalid configuration LOG_LEVEL: {e}"))?;
-    tracing_subscriber::fmt()
-        .json()
-        .with_env_filter(filter)
-        .init();
+/// Logs, once, the settings this build validates but does not act on yet.
+fn warn_unused(config: &Config) {
+    let unused = [
+        ("REDIS_URL", config.redis_url.is_some()),
+        ("LLM_BASE_URL", config.llm.is_some()),
+        ("TARGETS_FILE", config.targets_file.is_some()),
+        ("SIMULATION_ENABLED", config.simulation_enabled),
+    ];
+    for (key, set) in unused {
+        if set {
+            tracing::warn!(key, "setting validated but not used by this build yet");
+        }
+    }
+}
 
-    let store = SqliteHistoryStore::open(&config.database_url)
-        .await
-        .map_err(|e| format!("cannot open DATABASE_URL {}: {e}", config.database_url))?;
-    let (pipeline, state) = build(Arc::new(store.clone()));
+/// Runs the server; errors are printed with `Display` (never `Debug`) and
+/// exit with status 1.
+fn main() -> std::process::ExitCode {
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(r) => r,
+        Err(e) => {
+            eprintln!("alertkit-server: cannot start the runtime: {e}");
+            return std::process::ExitCode::FAILURE;
+        }
+    };
+    match runtime.block_on(run()) {
+        Ok(()) => std::process::ExitCode::SUCCESS,
+        Err(e) => {
+            tracing::error!(error = %e, "alertkit server failed");
+            eprintln!("alertkit-server: {e}");
+            std::process::ExitCode::FAILURE
+        }
+    }
+}
+
+async fn run() -> Result<(), Box<dyn std::error::Error>> {
+    let file =
+        match config::parse_args(std::env::args().skip(1), std::env::var("CONFIG_FILE").ok())? {
+            Command::Help => {
+                println!("{}", config::USAGE);
+                return Ok(());
+            }
+            Command::Run(file) => file,
+        };
+    let config = Config::load(file.as_deref(), |k| std::env::var(k).ok())?;
+    telemetry::init_logging(&config.log_level)?;
+    let metrics = telemetry::prometheus()?;
+    let upkeep = telemetry::spawn_upkeep(metrics);
+
+    let opened = store::open(&config.database).await?;
+    let (pipeline, state) = build(Arc::clone(&opened.store), config.clone());
     let listener = tokio::net::TcpListener::bind(config.listen)
         .await
         .map_err(|e| {
@@ -86,12 +142,22 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
                 config.listen
             )
         })?;
-    tracing::info!(listen = %config.listen, profile = "lite", database = %config.database_url, publishing = "metrics-only", "alertkit server started");
+    let listen = listener.local_addr().unwrap_or(config.listen);
+    tracing::info!(
+        listen = %listen,
+        database = %config.database.redacted(),
+        ingest_auth = config.ingest_auth.scheme(),
+        admin_api = config.admin_api_key.is_some(),
+        publishing = "metrics-only",
+        "alertkit server started"
+    );
+    warn_unused(&config);
     axum::serve(listener, api::router(state))
         .with_graceful_shutdown(shutdown_signal())
         .await?;
     pipeline.shutdown().await;
-    store.close().await;
+    opened.close().await;
+    upkeep.abort();
     tracing::info!("stopped");
     Ok(())
 }

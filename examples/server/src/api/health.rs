@@ -1,0 +1,151 @@
+//! Liveness and readiness, with one probe per dependency.
+
+use std::collections::BTreeMap;
+use std::future::Future;
+use std::pin::Pin;
+use std::sync::Arc;
+use std::time::Duration;
+
+use alertkit_core::{Fingerprint, HistoryStore};
+use axum::Json;
+use axum::extract::State;
+use axum::http::StatusCode;
+use serde::Serialize;
+use utoipa::ToSchema;
+
+use super::AppState;
+
+/// How long one probe may take before it counts as failed.
+const PROBE_TIMEOUT: Duration = Duration::from_secs(2);
+
+/// What a probe found.
+#[derive(Debug, Clone, Serialize, ToSchema)]
+pub(crate) struct CheckResult {
+    /// `ok`, `failed` or `skipped` (configured but not used yet; does not fail readiness).
+    pub(crate) status: &'static str,
+    /// What was checked, or why it failed.
+    pub(crate) detail: String,
+}
+
+type ProbeFuture = Pin<Box<dyn Future<Output = CheckResult> + Send>>;
+
+/// A named readiness check of one dependency.
+#[derive(Clone)]
+pub(crate) struct Probe {
+    name: &'static str,
+    run: Arc<dyn Fn() -> ProbeFuture + Send + Sync>,
+}
+
+impl std::fmt::Debug for Probe {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Probe").field("name", &self.name).finish()
+    }
+}
+
+impl Probe {
+    /// A probe named `name` running `run`.
+    pub(crate) fn new<F, Fut>(name: &'static str, run: F) -> Self
+    where
+        F: Fn() -> Fut + Send + Sync + 'static,
+        Fut: Future<Output = CheckResult> + Send + 'static,
+    {
+        Self {
+            name,
+            run: Arc::new(move || Box::pin(run())),
+        }
+    }
+
+    /// The history database answers a query on alertkit's tables (created
+    /// by the migrations the store applies when it opens).
+    pub(crate) fn database(store: Arc<dyn HistoryStore>, backend: &'static str) -> Self {
+        Self::new("database", move || {
+            let store = Arc::clone(&store);
+            async move {
+                match store.get(Fingerprint::from_u64(0)).await {
+                    Ok(_) => CheckResult {
+                        status: "ok",
+                        detail: format!("{backend}: reachable, migrations applied"),
+                    },
+                    Err(e) => CheckResult {
+                        status: "failed",
+                        detail: format!("{backend}: {e}"),
+                    },
+                }
+            }
+        })
+    }
+
+    /// A dependency that is configured but not used yet: reported, never failing.
+    pub(crate) fn skipped(name: &'static str, why: &'static str) -> Self {
+        Self::new(name, move || async move {
+            CheckResult {
+                status: "skipped",
+                detail: why.to_owned(),
+            }
+        })
+    }
+}
+
+/// Liveness.
+#[derive(Debug, Serialize, ToSchema)]
+pub(crate) struct Health {
+    /// `ok`.
+    status: &'static str,
+}
+
+/// Readiness, per dependency.
+#[derive(Debug, Serialize, ToSchema)]
+pub(crate) struct Readiness {
+    /// `ready` or `not_ready`.
+    status: &'static str,
+    /// One entry per dependency (`database`, `redis`, …).
+    checks: BTreeMap<&'static str, CheckResult>,
+}
+
+/// The process is up.
+#[utoipa::path(
+    get,
+    path = "/healthz",
+    tag = "operations",
+    responses((status = 200, description = "alive", body = Health))
+)]
+pub(crate) async fn healthz() -> Json<Health> {
+    Json(Health { status: "ok" })
+}
+
+/// Ready to take traffic: every dependency answers.
+#[utoipa::path(
+    get,
+    path = "/readyz",
+    tag = "operations",
+    responses(
+        (status = 200, description = "every dependency answers", body = Readiness),
+        (status = 503, description = "a dependency fails (see `checks`)", body = Readiness),
+    )
+)]
+pub(crate) async fn readyz(State(s): State<AppState>) -> (StatusCode, Json<Readiness>) {
+    let runs = s.probes.iter().map(|p| async move {
+        let result = tokio::time::timeout(PROBE_TIMEOUT, (p.run)())
+            .await
+            .unwrap_or_else(|_| CheckResult {
+                status: "failed",
+                detail: format!("no answer within {} s", PROBE_TIMEOUT.as_secs()),
+            });
+        (p.name, result)
+    });
+    let checks: BTreeMap<_, _> = futures_util::future::join_all(runs)
+        .await
+        .into_iter()
+        .collect();
+    let ready = checks.values().all(|c| c.status != "failed");
+    let status = if ready {
+        StatusCode::OK
+    } else {
+        StatusCode::SERVICE_UNAVAILABLE
+    };
+    let body = Readiness {
+        status: if ready { "ready" } else { "not_ready" },
+        checks,
+    };
+    (status, Json(body))
+}

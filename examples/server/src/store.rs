@@ -1,0 +1,74 @@
+//! Opening the history store named by `DATABASE_URL`.
+
+use std::sync::Arc;
+
+use alertkit_core::HistoryStore;
+use alertkit_store::{PostgresHistoryStore, PostgresOptions, SqliteHistoryStore, SqliteOptions};
+
+use crate::config::{Database, DatabaseKind};
+use crate::telemetry;
+
+/// An open store, and how to close it.
+#[derive(Clone)]
+pub(crate) struct Opened {
+    /// The store, for the pipeline and the handlers.
+    pub(crate) store: Arc<dyn HistoryStore>,
+    backend: Backend,
+}
+
+impl std::fmt::Debug for Opened {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Opened")
+            .field("backend", &self.backend)
+            .finish_non_exhaustive()
+    }
+}
+
+#[derive(Debug, Clone)]
+enum Backend {
+    Sqlite(SqliteHistoryStore),
+    Postgres(PostgresHistoryStore),
+}
+
+impl Opened {
+    /// Closes the pools, waiting for connections to finish.
+    pub(crate) async fn close(&self) {
+        match &self.backend {
+            Backend::Sqlite(s) => s.close().await,
+            Backend::Postgres(s) => s.close().await,
+        }
+    }
+}
+
+/// Opens and migrates the database; the error names `DATABASE_URL` without
+/// its credentials.
+pub(crate) async fn open(db: &Database) -> Result<Opened, String> {
+    let fail =
+        |e: alertkit_core::StoreError| format!("cannot open DATABASE_URL {}: {e}", db.redacted());
+    let (backend, max) = match db.kind {
+        DatabaseKind::Sqlite => {
+            let mut options = SqliteOptions::new(db.url.expose());
+            options.read_connections = db.pool_size;
+            let store = SqliteHistoryStore::open_with(options).await.map_err(fail)?;
+            // One writer plus the readers.
+            (Backend::Sqlite(store), db.pool_size + 1)
+        }
+        DatabaseKind::Postgres => {
+            let mut options = PostgresOptions::new(db.url.expose());
+            options.max_connections = db.pool_size;
+            if let Some(schema) = &db.schema {
+                options = options.schema(schema.clone());
+            }
+            let store = PostgresHistoryStore::open_with(options)
+                .await
+                .map_err(fail)?;
+            (Backend::Postgres(store), db.pool_size)
+        }
+    };
+    metrics::gauge!(telemetry::DB_CONNECTIONS_MAX).set(f64::from(max));
+    let store: Arc<dyn HistoryStore> = match &backend {
+        Backend::Sqlite(s) => Arc::new(s.clone()),
+        Backend::Postgres(s) => Arc::new(s.clone()),
+    };
+    Ok(Opened { store, backend })
+}

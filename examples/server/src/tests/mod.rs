@@ -1,0 +1,85 @@
+//! The HTTP API, called in process (and over loopback where a real client matters).
+
+mod api;
+mod auth;
+mod limits;
+mod ops;
+
+use std::collections::HashMap;
+use std::sync::Arc;
+
+use alertkit_core::memory::MemoryHistoryStore;
+use alertkit_core::pipeline::Pipeline;
+use axum::body::{Body, Bytes, to_bytes};
+use axum::http::{HeaderMap, Request, StatusCode};
+use serde_json::{Value, json};
+use tower::ServiceExt;
+
+use crate::build;
+use crate::config::Config;
+
+fn memory() -> Arc<MemoryHistoryStore> {
+    Arc::new(MemoryHistoryStore::default())
+}
+
+/// A configuration from these variables only (never the process environment).
+fn config(pairs: &[(&str, &str)]) -> Config {
+    let map: HashMap<String, String> = pairs
+        .iter()
+        .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
+        .collect();
+    Config::load(None, |k| map.get(k).cloned()).unwrap()
+}
+
+/// The router over a memory store, configured by `pairs`.
+fn app(pairs: &[(&str, &str)]) -> (Pipeline, axum::Router) {
+    let (pipeline, state) = build(memory(), config(pairs));
+    (pipeline, crate::api::router(state))
+}
+
+/// Sends `req`; the status, headers and body.
+async fn send(app: &axum::Router, req: Request<Body>) -> (StatusCode, HeaderMap, Bytes) {
+    let res = app.clone().oneshot(req).await.unwrap();
+    let (parts, body) = res.into_parts();
+    (
+        parts.status,
+        parts.headers,
+        to_bytes(body, usize::MAX).await.unwrap(),
+    )
+}
+
+/// A JSON request without credentials; the status and the JSON answer.
+async fn call(app: &axum::Router, method: &str, uri: &str, body: Vec<u8>) -> (StatusCode, Value) {
+    let req = Request::builder()
+        .method(method)
+        .uri(uri)
+        .header("content-type", "application/json")
+        .body(Body::from(body))
+        .unwrap();
+    let (status, _, bytes) = send(app, req).await;
+    (
+        status,
+        serde_json::from_slice(&bytes).unwrap_or(Value::Null),
+    )
+}
+
+fn webhook_body(status: &str, ends_at: &str) -> Vec<u8> {
+    serde_json::to_vec(&json!({
+        "version": "4", "status": status, "receiver": "alertkit", "groupKey": "{}:{}",
+        "alerts": [{"status": status, "labels": {"alertname": "DiskFull", "instance": "db1", "severity": "warning"},
+                    "annotations": {"summary": "95% used"}, "startsAt": "2026-08-22T10:00:00Z",
+                    "endsAt": ends_at, "generatorURL": "", "fingerprint": ""}]
+    }))
+    .unwrap()
+}
+
+/// A firing webhook notification with `n` distinct alerts.
+fn webhook_with(n: usize) -> Vec<u8> {
+    let alerts: Vec<Value> = (0..n)
+        .map(|i| {
+            json!({"status": "firing", "labels": {"alertname": "Load", "instance": format!("i{i}")},
+                         "startsAt": "2026-08-22T10:00:00Z"})
+        })
+        .collect();
+    serde_json::to_vec(&json!({"version": "4", "status": "firing", "alerts": alerts})).unwrap()
+}
