@@ -65,6 +65,8 @@ pub use tiered::{TieredCache, TieredStats};
 mod sql;
 #[cfg(any(feature = "sqlite", feature = "postgres"))]
 pub use sql::outbox::OutboxOptions;
+#[cfg(any(feature = "sqlite", feature = "postgres"))]
+pub use sql::retention::{PruneReport, RetentionPolicy};
 #[cfg(feature = "sqlite")]
 #[cfg_attr(docsrs, doc(cfg(feature = "sqlite")))]
 mod sqlite;

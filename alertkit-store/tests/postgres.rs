@@ -5,6 +5,8 @@
 
 #![allow(clippy::unwrap_used)] // tests fail loudly
 
+mod common;
+
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 
@@ -172,4 +174,15 @@ async fn an_unreachable_server_is_a_transient_error() {
     .await
     .unwrap_err();
     assert!(err.is_transient(), "{err:?}");
+}
+
+#[tokio::test]
+async fn retention_prunes_old_history_in_batches() {
+    let Some(store) = fresh().await else { return };
+    store.set_outbox(OutboxOptions::new(["t"], std::time::Duration::ZERO));
+    common::retention(&store, |p| {
+        let store = store.clone();
+        async move { store.prune(&p).await.unwrap() }
+    })
+    .await;
 }

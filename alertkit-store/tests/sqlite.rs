@@ -2,6 +2,8 @@
 
 #![allow(clippy::unwrap_used)] // tests fail loudly
 
+mod common;
+
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicUsize, Ordering};
 
@@ -96,4 +98,17 @@ fn sqlite_outbox_conforms() {
         store.set_outbox(OutboxOptions::new(setup.targets, setup.hold));
         store
     });
+}
+
+#[tokio::test]
+async fn retention_prunes_old_history_in_batches() {
+    let store = SqliteHistoryStore::open(temp_db().to_str().unwrap())
+        .await
+        .unwrap();
+    store.set_outbox(OutboxOptions::new(["t"], std::time::Duration::ZERO));
+    common::retention(&store, |p| {
+        let store = store.clone();
+        async move { store.prune(&p).await.unwrap() }
+    })
+    .await;
 }

@@ -137,6 +137,27 @@ impl PostgresHistoryStore {
         })
     }
 
+    /// Deletes what `policy` no longer keeps, in batches of short
+    /// transactions (no long locks; replicas may prune concurrently).
+    pub async fn prune(
+        &self,
+        policy: &crate::RetentionPolicy,
+    ) -> Result<crate::PruneReport, StoreError> {
+        crate::sql::retention::run(policy, OffsetDateTime::now_utc(), |i, cutoff, limit| {
+            let sql = crate::sql::retention::PRUNES[i].sql.replace('?', "$");
+            async move {
+                Ok(sqlx::query(sqlx::AssertSqlSafe(sql))
+                    .bind(cutoff)
+                    .bind(limit)
+                    .execute(&self.pool)
+                    .await
+                    .map_err(db)?
+                    .rows_affected())
+            }
+        })
+        .await
+    }
+
     /// Sets which targets `record` enqueues notifications for (none by
     /// default), effective for the next batch. See [`OutboxOptions`].
     pub fn set_outbox(&self, options: OutboxOptions) {

@@ -3,6 +3,7 @@
 
 pub(crate) mod codec;
 pub(crate) mod outbox;
+pub(crate) mod retention;
 
 use std::collections::HashMap;
 use std::collections::hash_map::Entry;

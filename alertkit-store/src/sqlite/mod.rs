@@ -131,6 +131,27 @@ impl SqliteHistoryStore {
         })
     }
 
+    /// Deletes what `policy` no longer keeps, in batches of short
+    /// transactions through the writer (ingest interleaves with them).
+    pub async fn prune(
+        &self,
+        policy: &crate::RetentionPolicy,
+    ) -> Result<crate::PruneReport, StoreError> {
+        crate::sql::retention::run(policy, OffsetDateTime::now_utc(), |i, cutoff, limit| {
+            let sql = crate::sql::retention::PRUNES[i].sql;
+            async move {
+                Ok(sqlx::query(sql)
+                    .bind(cutoff)
+                    .bind(limit)
+                    .execute(&self.write)
+                    .await
+                    .map_err(db)?
+                    .rows_affected())
+            }
+        })
+        .await
+    }
+
     /// Sets which targets `record` enqueues notifications for (none by
     /// default), effective for the next batch. See [`OutboxOptions`].
     pub fn set_outbox(&self, options: OutboxOptions) {
