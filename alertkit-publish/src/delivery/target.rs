@@ -99,6 +99,13 @@ impl DeliveryTarget {
         self
     }
 
+    /// At most as many attempts as `quota` allows (a token bucket).
+    #[must_use]
+    pub fn with_quota(mut self, quota: Quota) -> Self {
+        self.quota = Some(quota);
+        self
+    }
+
     /// At most `n` attempts per minute (bursts of up to `n`).
     #[must_use]
     pub fn with_rate_per_minute(mut self, n: NonZeroU32) -> Self {

@@ -180,7 +180,7 @@ impl Deliverer {
 
     /// Stops every loop: attempts in flight finish and are settled, leased
     /// rows not yet attempted are handed back for another worker.
-    pub async fn shutdown(self) {
+    pub async fn shutdown(&self) {
         self.stop_all().await;
     }
 

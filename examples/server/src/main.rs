@@ -10,6 +10,7 @@
 mod api;
 mod auth;
 mod config;
+mod publishing;
 mod store;
 mod telemetry;
 #[cfg(test)]
@@ -18,18 +19,21 @@ mod views;
 
 use std::sync::Arc;
 
-use alertkit_core::HistoryStore;
-use alertkit_core::layer::{DirectHandoff, FanOut};
 use alertkit_core::memory::LabelClassifier;
-use alertkit_core::pipeline::Pipeline;
+use alertkit_core::pipeline::{Pipeline, PipelineConfig};
+use alertkit_core::{Handoff, HistoryStore};
 
 use crate::api::{AppState, Probe};
 use crate::config::{Command, Config};
 
-/// Builds the pipeline over `store` and the state the handlers share.
-fn build(store: Arc<dyn HistoryStore>, config: Config) -> (Pipeline, AppState) {
-    // No targets configured: publishing is metrics-only.
-    let handoff = Arc::new(DirectHandoff::new(FanOut::new()));
+/// Builds the pipeline over `store`, handing classified notifications to
+/// `handoff` (the store's outbox), and the state the handlers share.
+fn build(
+    store: Arc<dyn HistoryStore>,
+    handoff: Arc<dyn Handoff>,
+    publishing: Option<Arc<publishing::Publishing>>,
+    config: Config,
+) -> (Pipeline, AppState) {
     let pipeline = Pipeline::builder(Arc::clone(&store), handoff)
         .classifier(Arc::new(LabelClassifier))
         .spawn();
@@ -46,6 +50,7 @@ fn build(store: Arc<dyn HistoryStore>, config: Config) -> (Pipeline, AppState) {
     let state = AppState {
         ingest: pipeline.ingest(),
         store,
+        publishing,
         config: Arc::new(config),
         probes: probes.into(),
     };
@@ -85,7 +90,6 @@ fn warn_unused(config: &Config) {
     let unused = [
         ("REDIS_URL", config.redis_url.is_some()),
         ("LLM_BASE_URL", config.llm.is_some()),
-        ("TARGETS_FILE", config.targets_file.is_some()),
         ("SIMULATION_ENABLED", config.simulation_enabled),
     ];
     for (key, set) in unused {
@@ -133,7 +137,18 @@ async fn run() -> Result<(), Box<dyn std::error::Error>> {
     let upkeep = telemetry::spawn_upkeep(metrics);
 
     let opened = store::open(&config.database).await?;
-    let (pipeline, state) = build(Arc::clone(&opened.store), config.clone());
+    // A notification waits this long for its classification before it is
+    // delivered without one (also after a crash: the outbox holds it).
+    let hold = PipelineConfig::default().classify_timeout + std::time::Duration::from_secs(1);
+    let publishing = Arc::new(
+        publishing::Publishing::start(config.targets_file.clone(), opened.clone(), hold).await?,
+    );
+    let (pipeline, state) = build(
+        Arc::clone(&opened.store),
+        opened.handoff(),
+        Some(Arc::clone(&publishing)),
+        config.clone(),
+    );
     let listener = tokio::net::TcpListener::bind(config.listen)
         .await
         .map_err(|e| {
@@ -148,7 +163,7 @@ async fn run() -> Result<(), Box<dyn std::error::Error>> {
         database = %config.database.redacted(),
         ingest_auth = config.ingest_auth.scheme(),
         admin_api = config.admin_api_key.is_some(),
-        publishing = "metrics-only",
+        publishing = publishing.mode(),
         "alertkit server started"
     );
     warn_unused(&config);
@@ -156,6 +171,7 @@ async fn run() -> Result<(), Box<dyn std::error::Error>> {
         .with_graceful_shutdown(shutdown_signal())
         .await?;
     pipeline.shutdown().await;
+    publishing.shutdown().await;
     opened.close().await;
     upkeep.abort();
     tracing::info!("stopped");

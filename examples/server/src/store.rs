@@ -2,8 +2,10 @@
 
 use std::sync::Arc;
 
-use alertkit_core::HistoryStore;
-use alertkit_store::{PostgresHistoryStore, PostgresOptions, SqliteHistoryStore, SqliteOptions};
+use alertkit_core::{Handoff, HistoryStore, Outbox};
+use alertkit_store::{
+    OutboxOptions, PostgresHistoryStore, PostgresOptions, SqliteHistoryStore, SqliteOptions,
+};
 
 use crate::config::{Database, DatabaseKind};
 use crate::telemetry;
@@ -31,6 +33,30 @@ enum Backend {
 }
 
 impl Opened {
+    /// The durable outbox the store keeps.
+    pub(crate) fn outbox(&self) -> Arc<dyn Outbox> {
+        match &self.backend {
+            Backend::Sqlite(s) => Arc::new(s.clone()),
+            Backend::Postgres(s) => Arc::new(s.clone()),
+        }
+    }
+
+    /// The pipeline's hand-off: releases held outbox rows.
+    pub(crate) fn handoff(&self) -> Arc<dyn Handoff> {
+        match &self.backend {
+            Backend::Sqlite(s) => Arc::new(s.clone()),
+            Backend::Postgres(s) => Arc::new(s.clone()),
+        }
+    }
+
+    /// Which targets new notifications are enqueued for.
+    pub(crate) fn set_outbox(&self, options: OutboxOptions) {
+        match &self.backend {
+            Backend::Sqlite(s) => s.set_outbox(options),
+            Backend::Postgres(s) => s.set_outbox(options),
+        }
+    }
+
     /// Closes the pools, waiting for connections to finish.
     pub(crate) async fn close(&self) {
         match &self.backend {

@@ -8,6 +8,7 @@ mod health;
 mod history;
 mod ingest;
 mod ops;
+mod publish;
 pub(crate) mod schema;
 
 use std::sync::Arc;
@@ -40,6 +41,8 @@ pub(crate) struct AppState {
     pub(crate) store: Arc<dyn HistoryStore>,
     /// The configuration in force.
     pub(crate) config: Arc<Config>,
+    /// Targets and delivery (`None` in tests over the memory store).
+    pub(crate) publishing: Option<Arc<crate::publishing::Publishing>>,
     /// Readiness probes, one per dependency.
     pub(crate) probes: Arc<[Probe]>,
 }
@@ -56,6 +59,7 @@ pub(crate) struct AppState {
         (name = "ingest", description = "Alertmanager webhook and API v2 ingest"),
         (name = "history", description = "alert history"),
         (name = "operations", description = "health, readiness, metrics, this document"),
+        (name = "publishing", description = "targets, delivery and dead letters"),
         (name = "admin", description = "needs ADMIN_API_KEY"),
     )
 )]
@@ -89,6 +93,9 @@ fn routes(guards: &Arc<Guards>) -> OpenApiRouter<AppState> {
         .route_layer(from_fn_with_state(Arc::clone(guards), auth::require_ingest));
     let admin = OpenApiRouter::new()
         .routes(routes!(ops::admin_config))
+        .routes(routes!(publish::reload_targets))
+        .routes(routes!(publish::replay_dead_letters))
+        .routes(routes!(publish::purge_dead_letters))
         .route_layer(from_fn_with_state(Arc::clone(guards), auth::require_admin));
     let open = OpenApiRouter::new()
         .routes(routes!(history::history_list))
@@ -96,7 +103,10 @@ fn routes(guards: &Arc<Guards>) -> OpenApiRouter<AppState> {
         .routes(routes!(health::healthz))
         .routes(routes!(health::readyz))
         .routes(routes!(ops::metrics))
-        .routes(routes!(ops::openapi));
+        .routes(routes!(ops::openapi))
+        .routes(routes!(publish::targets))
+        .routes(routes!(publish::mode))
+        .routes(routes!(publish::dead_letters));
     OpenApiRouter::with_openapi(ApiDoc::openapi())
         .merge(ingest)
         .merge(admin)

@@ -110,9 +110,6 @@ impl From<&Config> for ConfigView {
         if c.llm.is_some() {
             not_yet_used.push("LLM_BASE_URL");
         }
-        if c.targets_file.is_some() {
-            not_yet_used.push("TARGETS_FILE");
-        }
         if c.simulation_enabled {
             not_yet_used.push("SIMULATION_ENABLED");
         }

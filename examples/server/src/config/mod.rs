@@ -45,7 +45,7 @@ pub(crate) struct Config {
     pub(crate) simulation_enabled: bool,
     /// `ingest.*`: credentials Alertmanager must send.
     pub(crate) ingest_auth: IngestAuth,
-    /// `targets.file`: validated to exist; not used yet.
+    /// `targets.file`: the publishing targets (none: metrics-only).
     pub(crate) targets_file: Option<PathBuf>,
     /// Request limits.
     pub(crate) limits: Limits,

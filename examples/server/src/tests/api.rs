@@ -1,14 +1,15 @@
 use std::sync::Arc;
 
+use super::build_plain;
 use axum::http::StatusCode;
 use serde_json::{Value, json};
 
 use super::{call, config, memory, webhook_body};
-use crate::{api, build};
+use crate::api;
 
 #[tokio::test]
 async fn webhook_then_history() {
-    let (pipeline, state) = build(memory(), config(&[]));
+    let (pipeline, state) = build_plain(memory(), config(&[]));
     let app = api::router(state);
     let (status, body) = call(
         &app,
@@ -62,7 +63,7 @@ async fn webhook_then_history() {
 
 #[tokio::test]
 async fn client_mistakes_are_400_with_the_field() {
-    let (_pipeline, state) = build(memory(), config(&[]));
+    let (_pipeline, state) = build_plain(memory(), config(&[]));
     let app = api::router(state);
     let bad = br#"{"alerts":[{"labels":{"a":"b"},"startsAt":"yesterday"}]}"#.to_vec();
     let (status, body) = call(&app, "POST", "/webhook", bad).await;
@@ -84,7 +85,7 @@ async fn client_mistakes_are_400_with_the_field() {
 
 #[tokio::test]
 async fn api_v2_is_best_effort() {
-    let (_pipeline, state) = build(memory(), config(&[]));
+    let (_pipeline, state) = build_plain(memory(), config(&[]));
     let app = api::router(state);
     let body = br#"[{"labels":{"alertname":"A"}},{"labels":{}}]"#.to_vec();
     let (status, body) = call(&app, "POST", "/api/v2/alerts", body).await;
@@ -104,7 +105,7 @@ async fn the_default_profile_keeps_history_in_sqlite() {
     let store = alertkit_store::SqliteHistoryStore::open(&url)
         .await
         .unwrap();
-    let (pipeline, state) = build(Arc::new(store.clone()), config(&[]));
+    let (pipeline, state) = build_plain(Arc::new(store.clone()), config(&[]));
     let app = api::router(state);
     let (status, body) = call(
         &app,
@@ -121,7 +122,7 @@ async fn the_default_profile_keeps_history_in_sqlite() {
     let reopened = alertkit_store::SqliteHistoryStore::open(&url)
         .await
         .unwrap();
-    let (_pipeline, state) = build(Arc::new(reopened), config(&[]));
+    let (_pipeline, state) = build_plain(Arc::new(reopened), config(&[]));
     let app = api::router(state);
     let (_, list) = call(&app, "GET", "/api/v2/history", vec![]).await;
     let alerts = list["alerts"].as_array().unwrap();
@@ -141,7 +142,7 @@ async fn a_real_alertmanager_delivers_to_the_server() {
     use alertkit_core::{HistoryQuery, HistoryStore, Status};
 
     let store = memory();
-    let (pipeline, state) = build(store.clone(), config(&[]));
+    let (pipeline, state) = build_plain(store.clone(), config(&[]));
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let addr = listener.local_addr().unwrap();
     let server = tokio::spawn(async move { axum::serve(listener, api::router(state)).await });
@@ -247,7 +248,7 @@ async fn postgres_database_url_is_wired() {
             return;
         }
     };
-    let (pipeline, state) = build(Arc::clone(&opened.store), cfg);
+    let (pipeline, state) = build_plain(Arc::clone(&opened.store), cfg);
     let app = api::router(state);
     // Unique per run: the schema outlives the test.
     let name = format!(

@@ -4,6 +4,7 @@ mod api;
 mod auth;
 mod limits;
 mod ops;
+mod publish;
 
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -16,6 +17,17 @@ use serde_json::{Value, json};
 use tower::ServiceExt;
 
 use crate::build;
+
+/// The app over `store` with no publishing (the memory store has no outbox).
+pub(crate) fn build_plain(
+    store: Arc<dyn alertkit_core::HistoryStore>,
+    config: Config,
+) -> (Pipeline, crate::api::AppState) {
+    let handoff = Arc::new(alertkit_core::layer::DirectHandoff::new(
+        alertkit_core::layer::FanOut::new(),
+    ));
+    build(store, handoff, None, config)
+}
 use crate::config::Config;
 
 fn memory() -> Arc<MemoryHistoryStore> {
@@ -33,7 +45,7 @@ fn config(pairs: &[(&str, &str)]) -> Config {
 
 /// The router over a memory store, configured by `pairs`.
 fn app(pairs: &[(&str, &str)]) -> (Pipeline, axum::Router) {
-    let (pipeline, state) = build(memory(), config(pairs));
+    let (pipeline, state) = build_plain(memory(), config(pairs));
     (pipeline, crate::api::router(state))
 }
 

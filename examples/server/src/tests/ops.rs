@@ -1,3 +1,4 @@
+use super::build_plain;
 use std::collections::BTreeSet;
 use std::sync::Arc;
 
@@ -6,7 +7,7 @@ use axum::http::{Request, StatusCode, header};
 use serde_json::Value;
 
 use super::{app, call, config, send, webhook_body};
-use crate::{api, build};
+use crate::api;
 
 const ADMIN_KEY: &str = "admin-key-0123456789";
 
@@ -70,7 +71,7 @@ async fn readiness_reports_each_dependency() {
         ("REDIS_URL", "redis://127.0.0.1:6379"),
     ]);
     let opened = crate::store::open(&cfg.database).await.unwrap();
-    let (_pipeline, state) = build(Arc::clone(&opened.store), cfg);
+    let (_pipeline, state) = build_plain(Arc::clone(&opened.store), cfg);
     let app = api::router(state);
     let (status, body) = call(&app, "GET", "/readyz", vec![]).await;
     assert_eq!(status, StatusCode::OK, "{body}");

@@ -1,0 +1,129 @@
+//! Publishing end to end inside the server: a webhook is committed with its
+//! outbox rows, classified, delivered to a real loopback HTTP target from
+//! `TARGETS_FILE`, logged; the resolve follows.
+
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use alertkit_core::traits::AttemptOutcome;
+use alertkit_core::{Alert, LabelSet};
+use axum::http::StatusCode;
+use wiremock::matchers::{method, path};
+use wiremock::{Mock, MockServer, ResponseTemplate};
+
+use super::{call, config, webhook_body};
+use crate::build;
+use crate::publishing::Publishing;
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn webhooks_are_delivered_to_the_configured_target_and_logged() {
+    let target = MockServer::start().await;
+    Mock::given(method("POST"))
+        .and(path("/hook"))
+        .respond_with(ResponseTemplate::new(200))
+        .mount(&target)
+        .await;
+    let dir = std::env::temp_dir().join(format!(
+        "alertkit-server-publish-{}-{}",
+        std::process::id(),
+        time::OffsetDateTime::now_utc().unix_timestamp_nanos()
+    ));
+    std::fs::create_dir_all(&dir).unwrap();
+    let targets = dir.join("targets.toml");
+    std::fs::write(
+        &targets,
+        format!(
+            "[[targets]]\nname = \"oncall\"\ntype = \"webhook\"\nurl = \"{}/hook\"\n",
+            target.uri()
+        ),
+    )
+    .unwrap();
+    let db = dir.join("alertkit.db");
+    let cfg = config(&[
+        ("DATABASE_URL", &format!("sqlite://{}", db.display())),
+        ("TARGETS_FILE", &targets.display().to_string()),
+    ]);
+    let opened = crate::store::open(&cfg.database).await.unwrap();
+    let publishing = Arc::new(
+        Publishing::start(
+            cfg.targets_file.clone(),
+            opened.clone(),
+            Duration::from_secs(6),
+        )
+        .await
+        .unwrap(),
+    );
+    assert_eq!(publishing.mode(), "normal");
+    let (pipeline, state) = build(
+        Arc::clone(&opened.store),
+        opened.handoff(),
+        Some(Arc::clone(&publishing)),
+        cfg,
+    );
+    let app = crate::api::router(state);
+
+    let (status, _) = call(
+        &app,
+        "POST",
+        "/webhook",
+        webhook_body("firing", "0001-01-01T00:00:00Z"),
+    )
+    .await;
+    assert_eq!(status, StatusCode::OK);
+    let (status, _) = call(
+        &app,
+        "POST",
+        "/webhook",
+        webhook_body("resolved", "2026-08-22T10:30:00Z"),
+    )
+    .await;
+    assert_eq!(status, StatusCode::OK);
+
+    let fp = Alert::firing(
+        LabelSet::from_pairs([
+            ("alertname", "DiskFull"),
+            ("instance", "db1"),
+            ("severity", "warning"),
+        ]),
+        time::OffsetDateTime::now_utc(),
+    )
+    .fingerprint();
+    let outbox = publishing.outbox();
+    let start = Instant::now();
+    let log = loop {
+        let log = outbox.deliveries(fp).await.unwrap();
+        if log.len() >= 2 {
+            break log;
+        }
+        assert!(
+            start.elapsed() < Duration::from_secs(20),
+            "not delivered: {log:?}"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    };
+    let kinds: Vec<_> = log.iter().map(|a| (a.kind.as_str(), a.outcome)).collect();
+    assert_eq!(
+        kinds,
+        [
+            ("firing", AttemptOutcome::Delivered),
+            ("resolved", AttemptOutcome::Delivered)
+        ],
+        "in order, each once"
+    );
+    let received = target.received_requests().await.unwrap();
+    assert_eq!(received.len(), 2);
+    let first: serde_json::Value = serde_json::from_slice(&received[0].body).unwrap();
+    assert_eq!(first["version"], "4", "an Alertmanager v4 body");
+    assert_eq!(first["alerts"][0]["labels"]["alertname"], "DiskFull");
+    assert_eq!(first["alerts"][0]["fingerprint"], fp.to_string());
+
+    let (status, view) = call(&app, "GET", "/publishing/targets", Vec::new()).await;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(view["mode"], "normal");
+    assert_eq!(view["breakers"]["oncall"], "closed");
+
+    pipeline.shutdown().await;
+    publishing.shutdown().await;
+    opened.close().await;
+    let _ = std::fs::remove_dir_all(&dir);
+}
