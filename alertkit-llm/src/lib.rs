@@ -6,7 +6,15 @@
 
 #![forbid(unsafe_code)]
 
+pub mod chain;
+pub mod mode;
 pub mod rules;
+
+
+pub use chain::{ChainBuilder, StandardChain};
+pub use mode::{EnrichmentMode, ModeSource, ModeState, ModeSwitch};
 
 #[cfg(feature = "openai")]
 pub mod openai;
+#[cfg(feature = "openai")]
+pub use openai::{LlmClassifier, LlmConfig};
