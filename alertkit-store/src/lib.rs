@@ -39,11 +39,12 @@
 //! | `redis` | the Redis cache | No |
 //!
 //! **Status:** the in-memory implementations (from `alertkit-core`, re-exported
-//! here), the SQLite and Postgres history stores and the Redis cache are done
-//! and pass the core conformance suites, with `RedisLocks` "seen
-//! before" markers and fenced leases and the tiered cache. The durable
-//! outbox, history statistics and retention are the rest of this crate's
-//! work item.
+//! here), the SQLite and Postgres history stores with their durable outbox
+//! ([`alertkit_core::Outbox`]: enqueued in the record transaction, leased,
+//! fenced, dead letters, delivery log; see `OutboxOptions`), retention
+//! (`RetentionPolicy`), the Redis cache with `RedisLocks`, and the tiered
+//! cache are done and pass the core conformance suites. History statistics
+//! (counts, top, flapping) are not written yet.
 //!
 //! ```
 //! use alertkit_store::{MemoryCache, MemoryHistoryStore};
