@@ -10,7 +10,6 @@ pub mod chain;
 pub mod mode;
 pub mod rules;
 
-
 pub use chain::{ChainBuilder, StandardChain};
 pub use mode::{EnrichmentMode, ModeSource, ModeState, ModeSwitch};
 
