@@ -10,6 +10,8 @@ pub mod chain;
 pub mod mode;
 pub mod rules;
 
+pub use rules::{RuleClassifier, RulePack, RulePackError, RulesConfig};
+
 pub use chain::{ChainBuilder, StandardChain};
 pub use mode::{EnrichmentMode, ModeSource, ModeState, ModeSwitch};
 
