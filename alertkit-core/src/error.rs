@@ -49,6 +49,10 @@ pub enum ClassifyError {
     /// The classifier cannot handle this alert.
     #[error("classifier rejected the alert: {0}")]
     Rejected(String),
+    /// Classification is switched off on purpose (e.g. enrichment mode
+    /// `transparent`); not a failure.
+    #[error("classification skipped: {0}")]
+    Skipped(String),
 }
 
 impl ClassifyError {

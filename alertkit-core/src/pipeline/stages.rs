@@ -13,8 +13,8 @@ use rustc_hash::FxBuildHasher;
 use super::dedup::RecentStates;
 use super::{Ingest, IngestReceipt, Job, PipelineConfig, PipelineError};
 use crate::{
-    AlertSource, Classification, Classifier, EventKind, Handoff, HistoryStore, Notification,
-    Receipt, StateKey,
+    AlertSource, Classification, Classifier, ClassifyError, EventKind, Handoff, HistoryStore,
+    Notification, Receipt, StateKey,
 };
 
 /// Capped exponential backoff for retrying transient failures.
@@ -232,6 +232,10 @@ pub(super) async fn classify(
                     Ok(Ok(c)) => {
                         metrics::counter!("alertkit_pipeline_classifications_total", "outcome" => "ok").increment(1);
                         n.with_classification(Arc::new(c))
+                    }
+                    Ok(Err(ClassifyError::Skipped(_))) => {
+                        metrics::counter!("alertkit_pipeline_classifications_total", "outcome" => "skipped").increment(1);
+                        n
                     }
                     Ok(Err(e)) => {
                         metrics::counter!("alertkit_pipeline_classifications_total", "outcome" => "error").increment(1);

@@ -9,6 +9,7 @@
 
 mod api;
 mod auth;
+mod classify;
 mod config;
 mod publishing;
 mod store;
@@ -31,25 +32,28 @@ use crate::config::{Command, Config};
 fn build(
     store: Arc<dyn HistoryStore>,
     handoff: Arc<dyn Handoff>,
+    classify: Option<Arc<classify::Classify>>,
     publishing: Option<Arc<publishing::Publishing>>,
     config: Config,
 ) -> (Pipeline, AppState) {
+    let classifier: Arc<dyn alertkit_core::Classifier> = match &classify {
+        Some(c) => Arc::clone(&c.classifier),
+        None => Arc::new(LabelClassifier),
+    };
     let pipeline = Pipeline::builder(Arc::clone(&store), handoff)
-        .classifier(Arc::new(LabelClassifier))
+        .classifier(classifier)
         .spawn();
     let mut probes = vec![Probe::database(
         Arc::clone(&store),
         config.database.kind.as_str(),
     )];
-    if config.redis_url.is_some() {
-        probes.push(Probe::skipped(
-            "redis",
-            "REDIS_URL is set but this build does not use Redis yet",
-        ));
+    if let Some(redis) = classify.as_ref().and_then(|c| c.redis.clone()) {
+        probes.push(Probe::cache("redis", Arc::new(redis)));
     }
     let state = AppState {
         ingest: pipeline.ingest(),
         store,
+        classify,
         publishing,
         config: Arc::new(config),
         probes: probes.into(),
@@ -87,11 +91,7 @@ async fn shutdown_signal() {
 
 /// Logs, once, the settings this build validates but does not act on yet.
 fn warn_unused(config: &Config) {
-    let unused = [
-        ("REDIS_URL", config.redis_url.is_some()),
-        ("LLM_BASE_URL", config.llm.is_some()),
-        ("SIMULATION_ENABLED", config.simulation_enabled),
-    ];
+    let unused = [("SIMULATION_ENABLED", config.simulation_enabled)];
     for (key, set) in unused {
         if set {
             tracing::warn!(key, "setting validated but not used by this build yet");
@@ -143,9 +143,11 @@ async fn run() -> Result<(), Box<dyn std::error::Error>> {
     let publishing = Arc::new(
         publishing::Publishing::start(config.targets_file.clone(), opened.clone(), hold).await?,
     );
+    let classify = Arc::new(classify::Classify::build(&config).await?);
     let (pipeline, state) = build(
         Arc::clone(&opened.store),
         opened.handoff(),
+        Some(classify),
         Some(Arc::clone(&publishing)),
         config.clone(),
     );

@@ -146,7 +146,10 @@ pub struct DefaultPolicy;
 
 impl BreakerPolicy<ClassifyError> for DefaultPolicy {
     fn is_failure(&self, error: &ClassifyError) -> bool {
-        !matches!(error, ClassifyError::Rejected(_))
+        !matches!(
+            error,
+            ClassifyError::Rejected(_) | ClassifyError::Skipped(_)
+        )
     }
 
     fn open_error(&self) -> ClassifyError {

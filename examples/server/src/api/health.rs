@@ -75,12 +75,21 @@ impl Probe {
         })
     }
 
-    /// A dependency that is configured but not used yet: reported, never failing.
-    pub(crate) fn skipped(name: &'static str, why: &'static str) -> Self {
-        Self::new(name, move || async move {
-            CheckResult {
-                status: "skipped",
-                detail: why.to_owned(),
+    /// A cache answers a lookup (Redis: one round trip).
+    pub(crate) fn cache(name: &'static str, cache: Arc<dyn alertkit_core::Cache>) -> Self {
+        Self::new(name, move || {
+            let cache = Arc::clone(&cache);
+            async move {
+                match cache.get("readyz").await {
+                    Ok(_) => CheckResult {
+                        status: "ok",
+                        detail: "reachable".to_owned(),
+                    },
+                    Err(e) => CheckResult {
+                        status: "failed",
+                        detail: e.to_string(),
+                    },
+                }
             }
         })
     }

@@ -3,6 +3,7 @@
 //! Every route is registered through [`OpenApiRouter::routes`], so the
 //! router and `/openapi.json` cannot disagree.
 
+mod enrich;
 pub(crate) mod error;
 mod health;
 mod history;
@@ -41,6 +42,8 @@ pub(crate) struct AppState {
     pub(crate) store: Arc<dyn HistoryStore>,
     /// The configuration in force.
     pub(crate) config: Arc<Config>,
+    /// Classification: cache, chain, enrichment mode (`None` in tests).
+    pub(crate) classify: Option<Arc<crate::classify::Classify>>,
     /// Targets and delivery (`None` in tests over the memory store).
     pub(crate) publishing: Option<Arc<crate::publishing::Publishing>>,
     /// Readiness probes, one per dependency.
@@ -59,6 +62,7 @@ pub(crate) struct AppState {
         (name = "ingest", description = "Alertmanager webhook and API v2 ingest"),
         (name = "history", description = "alert history"),
         (name = "operations", description = "health, readiness, metrics, this document"),
+        (name = "classification", description = "enrichment mode, verdict cache, classifier"),
         (name = "publishing", description = "targets, delivery and dead letters"),
         (name = "admin", description = "needs ADMIN_API_KEY"),
     )
@@ -94,6 +98,7 @@ fn routes(guards: &Arc<Guards>) -> OpenApiRouter<AppState> {
     let admin = OpenApiRouter::new()
         .routes(routes!(ops::admin_config))
         .routes(routes!(publish::reload_targets))
+        .routes(routes!(enrich::set_mode))
         .routes(routes!(publish::replay_dead_letters))
         .routes(routes!(publish::purge_dead_letters))
         .route_layer(from_fn_with_state(Arc::clone(guards), auth::require_admin));
@@ -106,7 +111,10 @@ fn routes(guards: &Arc<Guards>) -> OpenApiRouter<AppState> {
         .routes(routes!(ops::openapi))
         .routes(routes!(publish::targets))
         .routes(routes!(publish::mode))
-        .routes(routes!(publish::dead_letters));
+        .routes(routes!(publish::dead_letters))
+        .routes(routes!(enrich::get_mode))
+        .routes(routes!(enrich::cache_stats))
+        .routes(routes!(enrich::classification_stats));
     OpenApiRouter::with_openapi(ApiDoc::openapi())
         .merge(ingest)
         .merge(admin)

@@ -104,16 +104,9 @@ pub(crate) struct ConfigView {
 impl From<&Config> for ConfigView {
     fn from(c: &Config) -> Self {
         let mut not_yet_used = Vec::new();
-        if c.redis_url.is_some() {
-            not_yet_used.push("REDIS_URL");
-        }
-        if c.llm.is_some() {
-            not_yet_used.push("LLM_BASE_URL");
-        }
         if c.simulation_enabled {
             not_yet_used.push("SIMULATION_ENABLED");
         }
-        not_yet_used.push("ENRICHMENT_MODE");
         Self {
             listen: c.listen.to_string(),
             log_level: c.log_level.clone(),

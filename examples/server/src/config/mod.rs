@@ -33,11 +33,11 @@ pub(crate) struct Config {
     pub(crate) log_level: String,
     /// `database.*`.
     pub(crate) database: Database,
-    /// `redis.url`: validated; not used yet.
+    /// `redis.url`: the shared tier of the verdict cache and the enrichment mode.
     pub(crate) redis_url: Option<Secret>,
-    /// `llm.*`: validated; not used yet.
+    /// `llm.*`: the LLM classifier (rules answer when it fails).
     pub(crate) llm: Option<Llm>,
-    /// `enrichment.mode` (default `enriched`): validated; not used yet.
+    /// `enrichment.mode` (default `enriched`): the starting enrichment mode.
     pub(crate) enrichment_mode: EnrichmentMode,
     /// `admin.api_key`: admin endpoints are refused without it.
     pub(crate) admin_api_key: Option<Secret>,
@@ -115,32 +115,7 @@ pub(crate) struct Llm {
     pub(crate) model: Option<String>,
 }
 
-/// How alerts are enriched before publishing (the seeds' three modes).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
-#[serde(rename_all = "snake_case")]
-pub(crate) enum EnrichmentMode {
-    /// No model; filter; publish as received.
-    Transparent,
-    /// Classify (model, then rules), filter, publish with the classification.
-    Enriched,
-    /// Publish as received, with the model's recommendations attached.
-    TransparentWithRecommendations,
-}
-
-impl std::str::FromStr for EnrichmentMode {
-    type Err = String;
-
-    fn from_str(s: &str) -> Result<Self, String> {
-        match s {
-            "transparent" => Ok(Self::Transparent),
-            "enriched" => Ok(Self::Enriched),
-            "transparent_with_recommendations" => Ok(Self::TransparentWithRecommendations),
-            other => Err(format!(
-                "{other:?} is not transparent, enriched or transparent_with_recommendations"
-            )),
-        }
-    }
-}
+pub(crate) use alertkit_llm::EnrichmentMode;
 
 /// Credentials the ingest endpoints require (what Alertmanager's
 /// `http_config` sends).
@@ -295,8 +270,9 @@ impl Config {
                 url(s, &["redis", "rediss", "redis+unix", "unix"]).map(|()| Some(Secret::new(s)))
             })?,
             llm: llm(raw)?,
-            enrichment_mode: raw
-                .parse_or("enrichment.mode", EnrichmentMode::Enriched, |s| s.parse())?,
+            enrichment_mode: raw.parse_or("enrichment.mode", EnrichmentMode::Enriched, |s| {
+                s.parse::<EnrichmentMode>().map_err(|e| e.to_string())
+            })?,
             admin_api_key,
             simulation_enabled,
             ingest_auth: ingest_auth(raw)?,

@@ -57,6 +57,7 @@ async fn webhooks_are_delivered_to_the_configured_target_and_logged() {
     let (pipeline, state) = build(
         Arc::clone(&opened.store),
         opened.handoff(),
+        None,
         Some(Arc::clone(&publishing)),
         cfg,
     );
