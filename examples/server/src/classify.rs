@@ -143,7 +143,7 @@ impl Classifier for Modal {
                 }
                 Ok(kept)
             }
-            _ => self.inner.classify(alert).await,
+            EnrichmentMode::Enriched => self.inner.classify(alert).await,
         }
     }
 }
