@@ -53,6 +53,13 @@ impl Alertmanager {
     /// with a 1 s `group_wait` and `group_interval`, and waits until it is
     /// ready.
     pub fn start(webhook_url: &str) -> Option<Self> {
+        Self::start_with_bearer(webhook_url, None)
+    }
+
+    /// Like [`start`](Self::start), sending `Authorization: Bearer <token>`
+    /// with every webhook when `bearer` is given (Alertmanager's
+    /// `http_config.authorization`).
+    pub fn start_with_bearer(webhook_url: &str, bearer: Option<&str>) -> Option<Self> {
         let Some(binary) = binary() else {
             assert!(
                 std::env::var_os("ALERTKIT_REQUIRE_ALERTMANAGER").is_none(),
@@ -73,12 +80,15 @@ impl Alertmanager {
             }
         };
         let config = dir.join("alertmanager.yml");
+        let auth = bearer.map_or_else(String::new, |t| {
+            format!("    http_config:\n      authorization:\n        type: Bearer\n        credentials: {t}\n")
+        });
         write(
             &config,
             format!(
                 "route:\n  receiver: alertkit\n  group_by: []\n  group_wait: 1s\n  group_interval: 1s\n  \
                  repeat_interval: 1h\nreceivers:\n- name: alertkit\n  webhook_configs:\n  - url: {webhook_url}\n    \
-                 send_resolved: true\n"
+                 send_resolved: true\n{auth}"
             ),
         );
         let child = Command::new(&binary)

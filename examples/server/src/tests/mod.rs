@@ -2,6 +2,7 @@
 
 mod api;
 mod auth;
+mod e2e;
 mod limits;
 mod ops;
 mod publish;
