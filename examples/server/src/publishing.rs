@@ -109,6 +109,14 @@ impl Publishing {
         }
     }
 
+    /// Names of the enabled targets.
+    pub(crate) fn enabled(&self) -> Vec<String> {
+        self.registry
+            .as_ref()
+            .map(|r| r.current().enabled().map(|t| t.name().to_owned()).collect())
+            .unwrap_or_default()
+    }
+
     /// The targets with secrets redacted, and each one's breaker state.
     pub(crate) fn view(&self) -> serde_json::Value {
         let targets = self

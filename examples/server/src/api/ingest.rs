@@ -76,7 +76,7 @@ fn check_json(headers: &HeaderMap) -> Result<(), ApiError> {
 }
 
 /// The body, or the JSON error for a wrong type, an unreadable or too large body.
-fn read_body(
+pub(super) fn read_body(
     s: &AppState,
     headers: &HeaderMap,
     body: Result<Bytes, BytesRejection>,
@@ -85,7 +85,7 @@ fn read_body(
     body.map_err(|e| ApiError::body(&e, s.config.limits.max_body_bytes))
 }
 
-fn check_count(s: &AppState, n: usize) -> Result<(), ApiError> {
+pub(super) fn check_count(s: &AppState, n: usize) -> Result<(), ApiError> {
     let limit = s.config.limits.max_alerts_per_request;
     if n > limit {
         return Err(ApiError {

@@ -9,6 +9,7 @@ mod health;
 mod history;
 mod ingest;
 mod ops;
+mod proxy;
 mod publish;
 pub(crate) mod schema;
 
@@ -94,6 +95,7 @@ fn routes(guards: &Arc<Guards>) -> OpenApiRouter<AppState> {
     let ingest = OpenApiRouter::new()
         .routes(routes!(ingest::webhook))
         .routes(routes!(ingest::api_v2_alerts))
+        .routes(routes!(proxy::webhook_proxy))
         .route_layer(from_fn_with_state(Arc::clone(guards), auth::require_ingest));
     let admin = OpenApiRouter::new()
         .routes(routes!(ops::admin_config))
