@@ -6,8 +6,8 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use alertkit_core::traits::{
-    AttemptOutcome, DeadLetter, DeadLetterQuery, Delivery, DeliveryAttempt, LeaseRef, Outbox,
-    QueueDepth, Settlement,
+    DeadLetter, DeadLetterQuery, Delivery, DeliveryAttempt, LeaseRef, Outbox, QueueDepth,
+    Settlement,
 };
 use alertkit_core::{Fingerprint, Handoff, Notification, StoreError};
 use async_trait::async_trait;
@@ -54,6 +54,40 @@ pub(super) async fn enqueue(
 fn now_nanos() -> Result<i64, StoreError> {
     nanos("now", OffsetDateTime::now_utc())
 }
+
+/// What a batch of held settlements (`?1`, a JSON array) does, in order;
+/// `?2` is now. One statement per outcome, whatever the batch size.
+const SETTLE_STEPS: [&str; 5] = [
+    // Delivered or skipped: done.
+    "UPDATE alertkit_outbox SET state = 2, done_at = ?2, locked_by = NULL, \
+       last_error = j.value ->> '$.detail', last_status = j.value ->> '$.status' \
+     FROM json_each(?1) AS j \
+     WHERE alertkit_outbox.id = j.value ->> '$.id' \
+       AND j.value ->> '$.outcome' IN ('delivered', 'skipped')",
+    // What the target called its message, for later notifications.
+    "INSERT INTO alertkit_delivery_refs (target, fingerprint, remote_ref, updated_at) \
+     SELECT o.target, o.fingerprint, j.value ->> '$.remote', ?2 \
+     FROM json_each(?1) AS j JOIN alertkit_outbox o ON o.id = j.value ->> '$.id' \
+     WHERE j.value ->> '$.remote' IS NOT NULL AND j.value ->> '$.outcome' = 'delivered' \
+     ON CONFLICT (target, fingerprint) DO UPDATE SET \
+       remote_ref = excluded.remote_ref, updated_at = excluded.updated_at",
+    // Retry: due again later.
+    "UPDATE alertkit_outbox SET state = 0, due_at = j.value ->> '$.retry_at', locked_by = NULL, \
+       last_error = j.value ->> '$.detail', last_status = j.value ->> '$.status' \
+     FROM json_each(?1) AS j \
+     WHERE alertkit_outbox.id = j.value ->> '$.id' AND j.value ->> '$.outcome' = 'retry'",
+    // Dead: moved to the dead letters…
+    "INSERT INTO alertkit_dead_letters \
+     (id, target, dedup_key, fingerprint, kind, payload, received_at, enqueued_at, attempts, \
+      last_error, last_status, died_at) \
+     SELECT o.id, o.target, o.dedup_key, o.fingerprint, o.kind, o.payload, o.received_at, \
+       o.enqueued_at, o.attempts, j.value ->> '$.detail', j.value ->> '$.status', ?2 \
+     FROM json_each(?1) AS j JOIN alertkit_outbox o ON o.id = j.value ->> '$.id' \
+     WHERE j.value ->> '$.outcome' = 'dead'",
+    // …and out of the outbox.
+    "DELETE FROM alertkit_outbox WHERE id IN (SELECT j.value ->> '$.id' FROM json_each(?1) AS j \
+       WHERE j.value ->> '$.outcome' = 'dead') AND ?2 IS NOT NULL",
+];
 
 /// `WHERE` clause of a [`DeadLetterQuery`] over `?1..?4`.
 const DEAD_FILTER: &str = "(?1 IS NULL OR target = ?1) AND (?2 IS NULL OR died_at < ?2) \
@@ -133,101 +167,60 @@ impl Outbox for SqliteHistoryStore {
             .iter()
             .map(SettleBinds::new)
             .collect::<Result<Vec<_>, _>>()?;
+        if binds.is_empty() {
+            return Ok(Vec::new());
+        }
         let now = now_nanos()?;
+        let rows: Vec<serde_json::Value> = settlements
+            .iter()
+            .zip(&binds)
+            .map(|(s, b)| {
+                serde_json::json!({
+                    "id": b.id, "attempt": b.attempt, "outcome": b.outcome, "status": b.status,
+                    "detail": b.detail, "latency": b.latency_us, "retry_at": b.retry_at,
+                    "remote": s.remote_id,
+                })
+            })
+            .collect();
+        let batch = json(&rows)?;
         let mut tx = self.write.begin_with("BEGIN IMMEDIATE").await.map_err(db)?;
-        let mut held = Vec::with_capacity(binds.len());
-        for (s, b) in settlements.iter().zip(&binds) {
-            // Logging first doubles as the fence: no row, no lease.
-            let logged = sqlx::query(
-                "INSERT INTO alertkit_delivery_log \
-                 (delivery_id, target, fingerprint, kind, attempt, at, outcome, status, detail, \
-                  latency_us) \
-                 SELECT id, target, fingerprint, kind, attempts, ?3, ?4, ?5, ?6, ?7 \
-                 FROM alertkit_outbox WHERE id = ?1 AND attempts = ?2 AND state = 1",
-            )
-            .bind(b.id)
-            .bind(b.attempt)
-            .bind(now)
-            .bind(b.outcome)
-            .bind(b.status)
-            .bind(&b.detail)
-            .bind(b.latency_us)
-            .execute(&mut *tx)
-            .await
-            .map_err(db)?
-            .rows_affected();
-            if logged == 0 {
-                held.push(false);
-                continue;
-            }
-            match s.outcome {
-                AttemptOutcome::Delivered | AttemptOutcome::Skipped => {
-                    sqlx::query(
-                        "UPDATE alertkit_outbox SET state = 2, done_at = ?2, locked_by = NULL, \
-                           last_error = ?3, last_status = ?4 WHERE id = ?1",
-                    )
-                    .bind(b.id)
-                    .bind(now)
-                    .bind(&b.detail)
-                    .bind(b.status)
-                    .execute(&mut *tx)
-                    .await
-                    .map_err(db)?;
-                    if let Some(remote) = &s.remote_id {
-                        sqlx::query(
-                            "INSERT INTO alertkit_delivery_refs \
-                               (target, fingerprint, remote_ref, updated_at) \
-                             SELECT target, fingerprint, ?2, ?3 FROM alertkit_outbox WHERE id = ?1 \
-                             ON CONFLICT (target, fingerprint) DO UPDATE SET \
-                               remote_ref = excluded.remote_ref, updated_at = excluded.updated_at",
-                        )
-                        .bind(b.id)
-                        .bind(remote)
-                        .bind(now)
-                        .execute(&mut *tx)
-                        .await
-                        .map_err(db)?;
-                    }
-                }
-                AttemptOutcome::Retry => {
-                    sqlx::query(
-                        "UPDATE alertkit_outbox SET state = 0, due_at = ?2, locked_by = NULL, \
-                           last_error = ?3, last_status = ?4 WHERE id = ?1",
-                    )
-                    .bind(b.id)
-                    .bind(b.retry_at)
-                    .bind(&b.detail)
-                    .bind(b.status)
-                    .execute(&mut *tx)
-                    .await
-                    .map_err(db)?;
-                }
-                AttemptOutcome::Dead => {
-                    sqlx::query(
-                        "INSERT INTO alertkit_dead_letters \
-                         (id, target, dedup_key, fingerprint, kind, payload, received_at, \
-                          enqueued_at, attempts, last_error, last_status, died_at) \
-                         SELECT id, target, dedup_key, fingerprint, kind, payload, received_at, \
-                           enqueued_at, attempts, ?2, ?3, ?4 FROM alertkit_outbox WHERE id = ?1",
-                    )
-                    .bind(b.id)
-                    .bind(&b.detail)
-                    .bind(b.status)
+        // Logging first doubles as the fence: only rows still leased for
+        // the settled attempt are logged, and only those are settled.
+        let held: Vec<i64> = sqlx::query_scalar(
+            "INSERT INTO alertkit_delivery_log \
+             (delivery_id, target, fingerprint, kind, attempt, at, outcome, status, detail, \
+              latency_us) \
+             SELECT o.id, o.target, o.fingerprint, o.kind, o.attempts, ?2, \
+               j.value ->> '$.outcome', j.value ->> '$.status', j.value ->> '$.detail', \
+               j.value ->> '$.latency' \
+             FROM json_each(?1) AS j JOIN alertkit_outbox o \
+               ON o.id = j.value ->> '$.id' AND o.attempts = j.value ->> '$.attempt' \
+              AND o.state = 1 \
+             RETURNING delivery_id",
+        )
+        .bind(&batch)
+        .bind(now)
+        .fetch_all(&mut *tx)
+        .await
+        .map_err(db)?;
+        let held_set: std::collections::HashSet<i64> = held.iter().copied().collect();
+        let kept: Vec<&serde_json::Value> = rows
+            .iter()
+            .filter(|r| r["id"].as_i64().is_some_and(|id| held_set.contains(&id)))
+            .collect();
+        if !kept.is_empty() {
+            let kept = json(&kept)?;
+            for sql in SETTLE_STEPS {
+                sqlx::query(sql)
+                    .bind(&kept)
                     .bind(now)
                     .execute(&mut *tx)
                     .await
                     .map_err(db)?;
-                    sqlx::query("DELETE FROM alertkit_outbox WHERE id = ?1")
-                        .bind(b.id)
-                        .execute(&mut *tx)
-                        .await
-                        .map_err(db)?;
-                }
             }
-            held.push(true);
         }
         tx.commit().await.map_err(db)?;
-        Ok(held)
+        Ok(binds.iter().map(|b| held_set.contains(&b.id)).collect())
     }
 
     async fn unlease(&self, leases: &[LeaseRef]) -> Result<(), StoreError> {
