@@ -86,6 +86,41 @@ pub(crate) struct AlertHistoryView<'a> {
     alert: AlertView<'a>,
     /// Everything that happened to it, oldest first.
     timeline: Vec<EventView<'a>>,
+    /// Every delivery attempt at every target, oldest first (the
+    /// notification audit trail); empty when publishing is off.
+    deliveries: Vec<DeliveryView>,
+}
+
+/// One delivery attempt.
+#[derive(Debug, Serialize, ToSchema)]
+pub(crate) struct DeliveryView {
+    target: String,
+    /// `firing`, `resolved` or `refired`.
+    kind: &'static str,
+    attempt: u32,
+    /// RFC 3339.
+    at: String,
+    /// `delivered`, `skipped`, `retry` or `dead`.
+    outcome: &'static str,
+    status_code: Option<u16>,
+    /// The error, or why a filter skipped it.
+    detail: Option<String>,
+    latency_ms: f64,
+}
+
+impl From<alertkit_core::traits::DeliveryAttempt> for DeliveryView {
+    fn from(a: alertkit_core::traits::DeliveryAttempt) -> Self {
+        Self {
+            target: a.target,
+            kind: a.kind.as_str(),
+            attempt: a.attempt,
+            at: alertkit_core::model::format_rfc3339(a.at),
+            outcome: a.outcome.as_str(),
+            status_code: a.status_code,
+            detail: a.detail,
+            latency_ms: a.latency_ms,
+        }
+    }
 }
 
 /// Lists alerts, filtered and keyset-paginated.
@@ -125,7 +160,7 @@ pub(crate) async fn history_list(
     tag = "history",
     params(("fingerprint" = String, Path, description = "16 hex digits")),
     responses(
-        (status = 200, description = "the alert and its timeline", body = AlertHistoryView<'_>),
+        (status = 200, description = "the alert, its timeline and its deliveries", body = AlertHistoryView<'_>),
         (status = 400, description = "not a fingerprint", body = ErrorBody),
         (status = 404, description = "no such alert", body = ErrorBody),
         (status = 503, description = "history unavailable", body = ErrorBody),
@@ -152,9 +187,21 @@ pub(crate) async fn history_one(
         .timeline(fp)
         .await
         .map_err(|e| ApiError::store(&e))?;
+    let deliveries = match &s.publishing {
+        Some(p) => p
+            .outbox()
+            .deliveries(fp)
+            .await
+            .map_err(|e| ApiError::store(&e))?
+            .into_iter()
+            .map(DeliveryView::from)
+            .collect(),
+        None => Vec::new(),
+    };
     let view = AlertHistoryView {
         alert: AlertView::from(&record),
         timeline: timeline.iter().map(EventView::from).collect(),
+        deliveries,
     };
     json_response(&view)
 }

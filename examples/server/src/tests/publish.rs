@@ -145,6 +145,15 @@ async fn webhooks_are_delivered_to_the_configured_target_and_logged() {
     assert_eq!(again["results"][0]["changed"], false, "{again}");
     assert_eq!(again["results"][0]["targets"], serde_json::json!([]));
 
+    let (status, history) = call(&app, "GET", &format!("/api/v2/history/{fp}"), Vec::new()).await;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(
+        history["deliveries"].as_array().map(Vec::len),
+        Some(2),
+        "{history}"
+    );
+    assert_eq!(history["deliveries"][1]["outcome"], "delivered");
+
     let (status, view) = call(&app, "GET", "/publishing/targets", Vec::new()).await;
     assert_eq!(status, StatusCode::OK);
     assert_eq!(view["mode"], "normal");
