@@ -46,3 +46,8 @@ fn recording_publisher() {
 fn label_classifier() {
     conformance::classifier(|| async { LabelClassifier });
 }
+
+#[test]
+fn memory_history_stats() {
+    conformance::history_stats(|| async { MemoryHistoryStore::default() });
+}

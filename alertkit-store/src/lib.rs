@@ -43,8 +43,9 @@
 //! ([`alertkit_core::Outbox`]: enqueued in the record transaction, leased,
 //! fenced, dead letters, delivery log; see `OutboxOptions`), retention
 //! (`RetentionPolicy`), the Redis cache with `RedisLocks`, and the tiered
-//! cache are done and pass the core conformance suites. History statistics
-//! (counts, top, flapping) are not written yet.
+//! cache are done and pass the core conformance suites, as do history
+//! statistics ([`alertkit_core::traits::HistoryStats`]: counts, top firing,
+//! flapping; aggregated in SQL over covering indexes).
 //!
 //! ```
 //! use alertkit_store::{MemoryCache, MemoryHistoryStore};

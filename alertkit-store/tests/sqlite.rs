@@ -112,3 +112,101 @@ async fn retention_prunes_old_history_in_batches() {
     })
     .await;
 }
+
+#[test]
+fn sqlite_history_stats_conform() {
+    conformance::history_stats(|| async {
+        SqliteHistoryStore::open(temp_db().to_str().unwrap())
+            .await
+            .unwrap()
+    });
+}
+
+/// Rows written before the stats migration get their severity (the
+/// classification's, else the label's, with `Severity::from_label`'s
+/// spellings) and namespace filled in when it runs.
+#[tokio::test]
+async fn stats_migration_fills_rows_written_before_it() {
+    use alertkit_core::traits::{HistoryStats, StatsQuery};
+    use alertkit_core::{Category, Classification, ClassificationSource, Severity};
+
+    let path = temp_db();
+    let url = format!("sqlite://{}?mode=rwc", path.display());
+    let pool = sqlx::SqlitePool::connect(&url).await.unwrap();
+    let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("migrations/sqlite");
+    sqlx::migrate::Migrator::new(dir)
+        .await
+        .unwrap()
+        .run_to(20261122000003, &pool)
+        .await
+        .unwrap();
+    let verdict = serde_json::to_string(&Classification::new(
+        Severity::Info,
+        Category::Availability,
+        0.5,
+        ClassificationSource::Rules,
+    ))
+    .unwrap();
+    let rows: [(i64, &str, Option<&str>); 4] = [
+        (
+            1,
+            r#"{"alertname":"A","namespace":"web","severity":"P1"}"#,
+            None,
+        ),
+        (
+            2,
+            r#"{"alertname":"B","severity":"critical"}"#,
+            Some(&verdict),
+        ),
+        (
+            3,
+            r#"{"alertname":"C","namespace":"web","severity":" Warn "}"#,
+            None,
+        ),
+        (4, r#"{"alertname":"D","namespace":"db"}"#, None),
+    ];
+    let at = OffsetDateTime::now_utc().unix_timestamp_nanos() as i64;
+    for (fp, labels, classification) in rows {
+        sqlx::query(
+            "INSERT INTO alertkit_alerts (fingerprint, labels, annotations, status, starts_at, \
+             first_seen, last_seen, last_changed, fire_count, transitions, classification, \
+             generator_url) VALUES (?1, ?2, '{}', 0, ?3, ?3, ?3, ?3, 1, 0, ?4, '')",
+        )
+        .bind(fp)
+        .bind(labels)
+        .bind(at)
+        .bind(classification)
+        .execute(&pool)
+        .await
+        .unwrap();
+    }
+    pool.close().await;
+    let store = SqliteHistoryStore::open(path.to_str().unwrap())
+        .await
+        .unwrap();
+    let now = OffsetDateTime::now_utc();
+    let report = store
+        .stats(&StatsQuery::new(
+            now - time::Duration::hours(1),
+            now + time::Duration::hours(1),
+        ))
+        .await
+        .unwrap();
+    assert_eq!(report.unique_fingerprints, 4);
+    assert_eq!(report.severity(Severity::Critical), 1, "P1");
+    assert_eq!(
+        report.severity(Severity::Info),
+        1,
+        "the classification wins"
+    );
+    assert_eq!(report.severity(Severity::Warning), 1, "' Warn '");
+    assert_eq!(report.severity(Severity::Unknown), 1, "no severity label");
+    assert_eq!(
+        report.by_namespace,
+        [
+            ("web".to_owned(), 2),
+            (String::new(), 1),
+            ("db".to_owned(), 1)
+        ]
+    );
+}

@@ -291,6 +291,8 @@ impl HistoryStore for MemoryHistoryStore {
     }
 }
 
+mod stats;
+
 #[cfg(test)]
 mod tests {
     use super::*;

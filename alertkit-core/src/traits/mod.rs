@@ -18,6 +18,7 @@ mod history;
 mod outbox;
 mod publish;
 mod source;
+mod stats;
 
 pub use cache::{Cache, CacheRequest, CacheService, CacheStats};
 pub use classify::{Classifier, ClassifierService, ServiceClassifier};
@@ -34,6 +35,10 @@ pub use publish::{
     ServicePublisher,
 };
 pub use source::{AlertSource, SourceBatch, SourceService, StreamSource};
+pub use stats::{
+    DEFAULT_STATS_LIMIT, FlappingAlert, HistoryStats, HistoryStatsReport, MAX_STATS_LIMIT,
+    StatsQuery, TopAlert, validate_per_hour,
+};
 
 /// The boxed future every adapter returns.
 pub type BoxFuture<T> = std::pin::Pin<Box<dyn Future<Output = T> + Send + 'static>>;

@@ -18,6 +18,7 @@ use crate::sql::codec::{self, db, fp_key, json, nanos, status_code};
 use crate::sql::outbox::{EnqueueRows, OutboxOptions, OutboxState};
 
 mod outbox;
+mod stats;
 
 /// The embedded migrations (`alertkit-store/migrations/postgres`).
 static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations/postgres");
@@ -198,6 +199,8 @@ struct AlertColumns {
     transitions: Vec<i64>,
     classification: Vec<Option<String>>,
     generator_url: Vec<String>,
+    severity: Vec<&'static str>,
+    namespace: Vec<String>,
 }
 
 impl AlertColumns {
@@ -218,6 +221,8 @@ impl AlertColumns {
             .push(r.classification.as_deref().map(json).transpose()?);
         self.generator_url
             .push(codec::url_text(&r.generator_url).into_owned());
+        self.severity.push(r.severity().as_str());
+        self.namespace.push(crate::sql::stats::namespace(&r.labels));
         Ok(())
     }
 }
@@ -233,16 +238,18 @@ async fn upsert_alerts(
     sqlx::query(
         "INSERT INTO alertkit_alerts \
          (fingerprint, labels, annotations, status, starts_at, ends_at, first_seen, last_seen, \
-          last_changed, fire_count, transitions, classification, generator_url) \
+          last_changed, fire_count, transitions, classification, generator_url, severity, \
+          namespace) \
          SELECT * FROM UNNEST($1::bigint[], $2::text[], $3::text[], $4::bigint[], $5::bigint[], \
            $6::bigint[], $7::bigint[], $8::bigint[], $9::bigint[], $10::bigint[], $11::bigint[], \
-           $12::text[], $13::text[]) \
+           $12::text[], $13::text[], $14::text[], $15::text[]) \
          ON CONFLICT (fingerprint) DO UPDATE SET \
            annotations = EXCLUDED.annotations, status = EXCLUDED.status, \
            starts_at = EXCLUDED.starts_at, ends_at = EXCLUDED.ends_at, \
            last_seen = EXCLUDED.last_seen, last_changed = EXCLUDED.last_changed, \
            fire_count = EXCLUDED.fire_count, transitions = EXCLUDED.transitions, \
-           classification = EXCLUDED.classification, generator_url = EXCLUDED.generator_url",
+           classification = EXCLUDED.classification, generator_url = EXCLUDED.generator_url, \
+           severity = EXCLUDED.severity",
     )
     .bind(c.fingerprint)
     .bind(c.labels)
@@ -257,6 +264,8 @@ async fn upsert_alerts(
     .bind(c.transitions)
     .bind(c.classification)
     .bind(c.generator_url)
+    .bind(c.severity)
+    .bind(c.namespace)
     .execute(&mut **tx)
     .await
     .map_err(db)?;
@@ -385,12 +394,13 @@ impl HistoryStore for PostgresHistoryStore {
                 continue;
             };
             let row = sqlx::query(
-                "UPDATE alertkit_alerts SET classification = $3 \
+                "UPDATE alertkit_alerts SET classification = $3, severity = $4 \
                  WHERE fingerprint = $1 AND starts_at = $2 RETURNING status, starts_at, ends_at",
             )
             .bind(fp_key(key.fingerprint))
             .bind(starts_at)
             .bind(json(&**classification)?)
+            .bind(classification.severity.as_str())
             .fetch_optional(&mut *tx)
             .await
             .map_err(db)?;

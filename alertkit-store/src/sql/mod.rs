@@ -4,6 +4,7 @@
 pub(crate) mod codec;
 pub(crate) mod outbox;
 pub(crate) mod retention;
+pub(crate) mod stats;
 
 use std::collections::HashMap;
 use std::collections::hash_map::Entry;

@@ -20,6 +20,7 @@ use crate::sql::codec::{self, db, fp_key, json, nanos, status_code};
 use crate::sql::outbox::{EnqueueRows, OutboxOptions, OutboxState};
 
 mod outbox;
+mod stats;
 
 /// The embedded migrations (`alertkit-store/migrations/sqlite`).
 static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations/sqlite");
@@ -210,15 +211,17 @@ async fn upsert_alerts(
 ) -> Result<(), StoreError> {
     const HEAD: &str = "INSERT INTO alertkit_alerts \
          (fingerprint, labels, annotations, status, starts_at, ends_at, first_seen, last_seen, \
-          last_changed, fire_count, transitions, classification, generator_url)";
+          last_changed, fire_count, transitions, classification, generator_url, \
+          severity, namespace)";
     const TAIL: &str = " ON CONFLICT (fingerprint) DO UPDATE SET \
            annotations = excluded.annotations, status = excluded.status, \
            starts_at = excluded.starts_at, ends_at = excluded.ends_at, \
            last_seen = excluded.last_seen, last_changed = excluded.last_changed, \
            fire_count = excluded.fire_count, transitions = excluded.transitions, \
-           classification = excluded.classification, generator_url = excluded.generator_url";
+           classification = excluded.classification, generator_url = excluded.generator_url, \
+           severity = excluded.severity";
     for chunk in records.chunks(ROWS_PER_STATEMENT) {
-        let sql = values_sql(HEAD, 13, chunk.len(), TAIL);
+        let sql = values_sql(HEAD, 15, chunk.len(), TAIL);
         let mut q = sqlx::query(sqlx::AssertSqlSafe(sql));
         for r in chunk {
             q = q
@@ -234,7 +237,9 @@ async fn upsert_alerts(
                 .bind(i64::from(r.fire_count))
                 .bind(i64::from(r.transitions))
                 .bind(r.classification.as_deref().map(json).transpose()?)
-                .bind(codec::url_text(&r.generator_url).into_owned());
+                .bind(codec::url_text(&r.generator_url).into_owned())
+                .bind(r.severity().as_str())
+                .bind(crate::sql::stats::namespace(&r.labels));
         }
         q.execute(&mut **tx).await.map_err(db)?;
     }
@@ -292,12 +297,13 @@ impl HistoryStore for SqliteHistoryStore {
             };
             let encoded = json(&**classification)?;
             let row = sqlx::query(
-                "UPDATE alertkit_alerts SET classification = ?3 \
+                "UPDATE alertkit_alerts SET classification = ?3, severity = ?4 \
                  WHERE fingerprint = ?1 AND starts_at = ?2 RETURNING status, ends_at",
             )
             .bind(fp_key(key.fingerprint))
             .bind(starts_at)
             .bind(&encoded)
+            .bind(classification.severity.as_str())
             .fetch_optional(&mut *tx)
             .await
             .map_err(db)?;

@@ -27,12 +27,14 @@ mod classifier;
 mod history;
 mod outbox;
 mod publisher;
+mod stats;
 
 pub use cache::cache;
 pub use classifier::{ClassifierSuite, classifier};
 pub use history::history_store;
 pub use outbox::{OutboxSetup, outbox};
 pub use publisher::{Observer, PublisherSuite, publisher};
+pub use stats::history_stats;
 
 use std::future::Future;
 

@@ -1,0 +1,73 @@
+//! [`HistoryStats`] for [`PostgresHistoryStore`]: the shared aggregate queries
+//! of `sql::stats`, with `$N` placeholders, run on the pool (the three `stats` queries at once).
+
+use alertkit_core::StoreError;
+use alertkit_core::traits::{
+    FlappingAlert, HistoryStats, HistoryStatsReport, StatsQuery, TopAlert,
+};
+use async_trait::async_trait;
+
+use super::PostgresHistoryStore;
+use crate::sql::codec::db;
+use crate::sql::stats::{self, Bounds};
+
+/// The shared SQL with Postgres placeholders (`?N` → `$N`).
+fn pg(sql: &str) -> String {
+    sql.replace('?', "$")
+}
+
+#[async_trait]
+impl HistoryStats for PostgresHistoryStore {
+    async fn stats(&self, query: &StatsQuery) -> Result<HistoryStatsReport, StoreError> {
+        let b = Bounds::new(query)?;
+        let alerts =
+            sqlx::query_as::<_, stats::AlertCounts>(sqlx::AssertSqlSafe(pg(stats::ALERT_COUNTS)))
+                .bind(b.since)
+                .bind(b.until)
+                .fetch_one(&self.pool);
+        let namespaces =
+            sqlx::query_as::<_, stats::NamespaceRow>(sqlx::AssertSqlSafe(pg(stats::NAMESPACES)))
+                .bind(b.since)
+                .bind(b.until)
+                .fetch_all(&self.pool);
+        let events =
+            sqlx::query_as::<_, stats::EventCounts>(sqlx::AssertSqlSafe(pg(stats::EVENT_COUNTS)))
+                .bind(b.since)
+                .bind(b.until)
+                .fetch_one(&self.pool);
+        let (alerts, namespaces, events) =
+            tokio::try_join!(alerts, namespaces, events).map_err(db)?;
+        Ok(stats::report(alerts, namespaces, events, b.rows))
+    }
+
+    async fn top_firing(&self, query: &StatsQuery) -> Result<Vec<TopAlert>, StoreError> {
+        let b = Bounds::new(query)?;
+        let rows = sqlx::query_as::<_, stats::TopRow>(sqlx::AssertSqlSafe(pg(stats::TOP_FIRING)))
+            .bind(b.since)
+            .bind(b.until)
+            .bind(b.limit)
+            .fetch_all(&self.pool)
+            .await
+            .map_err(db)?;
+        stats::top(rows)
+    }
+
+    async fn flapping(
+        &self,
+        query: &StatsQuery,
+        min_transitions_per_hour: f64,
+    ) -> Result<Vec<FlappingAlert>, StoreError> {
+        let b = Bounds::new(query)?;
+        let min = stats::min_transitions(query, min_transitions_per_hour)?;
+        let rows =
+            sqlx::query_as::<_, stats::FlappingRow>(sqlx::AssertSqlSafe(pg(stats::FLAPPING)))
+                .bind(b.since)
+                .bind(b.until)
+                .bind(b.limit)
+                .bind(min)
+                .fetch_all(&self.pool)
+                .await
+                .map_err(db)?;
+        stats::flapping(rows, query)
+    }
+}

@@ -1,0 +1,208 @@
+//! History statistics for the SQL stores: the queries (aggregated in the
+//! database, over covering indexes: see migration `…04_stats.sql`) and the
+//! assembly of their rows. SQLite and Postgres run the same text (`?N`
+//! placeholders become `$N` for Postgres).
+//!
+//! The alert counts read `alertkit_alerts_stats` (`last_changed, status,
+//! severity`) and `alertkit_alerts_namespace` (`namespace, last_changed`);
+//! the event queries read `alertkit_events_stats`
+//! (`kind, at, fingerprint, starts_at, ends_at`). Only the rows of top lists
+//! touch the wide tables, to name their alerts.
+
+use std::time::Duration;
+
+use alertkit_core::traits::{FlappingAlert, HistoryStatsReport, StatsQuery, TopAlert};
+use alertkit_core::{LabelSet, Severity, Status, StoreError};
+
+use super::codec::{fp_from_key, parse, time};
+
+/// Alert counts by status and severity in one pass of the covering index
+/// (no sort): `alerts, firing, critical, warning, info, noise` (the rest is
+/// `unknown`).
+pub(crate) const ALERT_COUNTS: &str = "SELECT count(*), \
+       count(*) FILTER (WHERE status = 0), \
+       count(*) FILTER (WHERE severity = 'critical'), \
+       count(*) FILTER (WHERE severity = 'warning'), \
+       count(*) FILTER (WHERE severity = 'info'), \
+       count(*) FILTER (WHERE severity = 'noise') \
+     FROM alertkit_alerts WHERE last_changed >= ?1 AND last_changed < ?2";
+
+/// Alerts per namespace, without sorting the interval's rows (SQLite has no
+/// hash aggregation): the distinct namespaces are walked by index seeks (a
+/// recursive "loose index scan"), then each one's alerts in the interval
+/// are counted over its index range. One row per namespace with alerts in
+/// the interval; ranked in Rust.
+pub(crate) const NAMESPACES: &str = "WITH RECURSIVE ns(name) AS ( \
+       SELECT min(namespace) FROM alertkit_alerts \
+       UNION ALL \
+       SELECT (SELECT min(namespace) FROM alertkit_alerts WHERE namespace > ns.name) \
+       FROM ns WHERE ns.name IS NOT NULL) \
+     SELECT name, n FROM ( \
+       SELECT name, (SELECT count(*) FROM alertkit_alerts WHERE namespace = ns.name \
+                     AND last_changed >= ?1 AND last_changed < ?2) AS n \
+       FROM ns WHERE name IS NOT NULL) c \
+     WHERE n > 0";
+
+/// Event counts: `firings, resolutions, mean time to resolve (nanoseconds)`.
+pub(crate) const EVENT_COUNTS: &str = "SELECT \
+       count(*) FILTER (WHERE kind <> 'resolved'), \
+       count(*) FILTER (WHERE kind = 'resolved'), \
+       CAST(avg(CASE WHEN kind = 'resolved' AND ends_at IS NOT NULL THEN \
+         CASE WHEN ends_at > starts_at THEN ends_at - starts_at ELSE 0 END END) \
+         AS DOUBLE PRECISION) \
+     FROM alertkit_events \
+     WHERE kind IN ('firing', 'refired', 'resolved') AND at >= ?1 AND at < ?2";
+
+/// Most `firing`/`refired` events per alert, named from the alerts table.
+pub(crate) const TOP_FIRING: &str = "SELECT t.fingerprint, t.n, t.last_at, a.labels, a.namespace \
+     FROM (SELECT fingerprint, count(*) AS n, max(at) AS last_at FROM alertkit_events \
+           WHERE kind IN ('firing', 'refired') AND at >= ?1 AND at < ?2 \
+           GROUP BY fingerprint ORDER BY n DESC, fingerprint LIMIT ?3) t \
+     LEFT JOIN alertkit_alerts a ON a.fingerprint = t.fingerprint \
+     ORDER BY t.n DESC, t.fingerprint";
+
+/// Alerts with at least `?4` state changes, named from the alerts table.
+pub(crate) const FLAPPING: &str = "SELECT t.fingerprint, t.n, a.labels, a.namespace \
+     FROM (SELECT fingerprint, count(*) AS n FROM alertkit_events \
+           WHERE kind IN ('firing', 'resolved', 'refired') AND at >= ?1 AND at < ?2 \
+           GROUP BY fingerprint HAVING count(*) >= ?4 \
+           ORDER BY n DESC, fingerprint LIMIT ?3) t \
+     LEFT JOIN alertkit_alerts a ON a.fingerprint = t.fingerprint \
+     ORDER BY t.n DESC, t.fingerprint";
+
+/// `ALERT_COUNTS` row.
+pub(crate) type AlertCounts = (i64, i64, i64, i64, i64, i64);
+/// `NAMESPACES` row.
+pub(crate) type NamespaceRow = (String, i64);
+/// `EVENT_COUNTS` row.
+pub(crate) type EventCounts = (i64, i64, Option<f64>);
+/// `TOP_FIRING` row.
+pub(crate) type TopRow = (i64, i64, i64, Option<String>, Option<String>);
+/// `FLAPPING` row.
+pub(crate) type FlappingRow = (i64, i64, Option<String>, Option<String>);
+
+/// A validated query's bind values.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Bounds {
+    pub(crate) since: i64,
+    pub(crate) until: i64,
+    pub(crate) limit: i64,
+    /// `limit` as a list size.
+    pub(crate) rows: usize,
+}
+
+impl Bounds {
+    pub(crate) fn new(query: &StatsQuery) -> Result<Self, StoreError> {
+        query.validate()?;
+        // Times beyond the storable range (1677-2262) bound nothing: clamp them.
+        let clamp = |t: time::OffsetDateTime| {
+            let n = t.unix_timestamp_nanos();
+            i64::try_from(n).unwrap_or(if n < 0 { i64::MIN } else { i64::MAX })
+        };
+        Ok(Self {
+            since: clamp(query.since),
+            until: clamp(query.until),
+            limit: i64::try_from(query.effective_limit()).unwrap_or(i64::MAX),
+            rows: query.effective_limit(),
+        })
+    }
+}
+
+fn count(n: i64) -> u64 {
+    u64::try_from(n).unwrap_or(0)
+}
+
+/// The report from the aggregate rows; `limit` namespaces are kept.
+pub(crate) fn report(
+    alerts: AlertCounts,
+    namespaces: Vec<NamespaceRow>,
+    events: EventCounts,
+    limit: usize,
+) -> HistoryStatsReport {
+    let (total, firing, critical, warning, info, noise) = alerts;
+    let known = critical + warning + info + noise;
+    let mut r = HistoryStatsReport::default();
+    r.unique_fingerprints = count(total);
+    r.by_status = vec![
+        (Status::Firing, count(firing)),
+        (Status::Resolved, count(total - firing)),
+    ];
+    r.by_severity = vec![
+        (Severity::Critical, count(critical)),
+        (Severity::Warning, count(warning)),
+        (Severity::Info, count(info)),
+        (Severity::Noise, count(noise)),
+        (Severity::Unknown, count(total - known)),
+    ];
+    r.namespaces = namespaces.len() as u64;
+    let mut by_namespace: Vec<(String, u64)> = namespaces
+        .into_iter()
+        .map(|row| (row.0, count(row.1)))
+        .collect();
+    by_namespace.sort_unstable_by(|a, b| b.1.cmp(&a.1).then_with(|| a.0.cmp(&b.0)));
+    by_namespace.truncate(limit);
+    r.by_namespace = by_namespace;
+    let (firings, resolved, mean) = events;
+    r.firings = count(firings);
+    r.resolved_count = count(resolved);
+    r.mean_time_to_resolve = mean
+        .filter(|m| m.is_finite() && r.resolved_count > 0)
+        // A saturating conversion of a non-negative mean.
+        .map(|m| Duration::from_nanos(m.max(0.0).round() as u64));
+    r
+}
+
+/// The `namespace` column of an alert: its `namespace` label, `""` when
+/// absent; a NUL (unstorable in Postgres text) becomes U+FFFD.
+pub(crate) fn namespace(labels: &LabelSet) -> String {
+    labels
+        .get("namespace")
+        .unwrap_or_default()
+        .replace('\0', "\u{FFFD}")
+}
+
+/// `alertname` from stored labels (`""` when gone or absent).
+fn alertname(labels: Option<String>) -> Result<String, StoreError> {
+    Ok(labels
+        .map(|l| parse::<LabelSet>("labels", &l))
+        .transpose()?
+        .and_then(|l| l.get("alertname").map(str::to_owned))
+        .unwrap_or_default())
+}
+
+pub(crate) fn top(rows: Vec<TopRow>) -> Result<Vec<TopAlert>, StoreError> {
+    rows.into_iter()
+        .map(|(fp, n, last, labels, namespace)| {
+            Ok(TopAlert::new(
+                fp_from_key(fp),
+                alertname(labels)?,
+                namespace.unwrap_or_default(),
+                count(n),
+                time(last)?,
+            ))
+        })
+        .collect()
+}
+
+pub(crate) fn flapping(
+    rows: Vec<FlappingRow>,
+    query: &StatsQuery,
+) -> Result<Vec<FlappingAlert>, StoreError> {
+    rows.into_iter()
+        .map(|(fp, n, labels, namespace)| {
+            Ok(FlappingAlert::new(
+                fp_from_key(fp),
+                alertname(labels)?,
+                namespace.unwrap_or_default(),
+                count(n),
+                query,
+            ))
+        })
+        .collect()
+}
+
+/// The transitions `flapping` requires, as a bind value.
+pub(crate) fn min_transitions(query: &StatsQuery, per_hour: f64) -> Result<i64, StoreError> {
+    alertkit_core::traits::validate_per_hour(per_hour)?;
+    Ok(i64::try_from(query.min_transitions(per_hour)).unwrap_or(i64::MAX))
+}
