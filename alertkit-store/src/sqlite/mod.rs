@@ -6,8 +6,8 @@ use std::time::Duration;
 
 use alertkit_core::traits::HistoryPage;
 use alertkit_core::{
-    AlertRecord, Classification, EventKind, Fingerprint, HistoryEvent, HistoryQuery, HistoryStore,
-    Receipt, RecordOutcome, StateKey, StoreError,
+    AlertRecord, Classification, Fingerprint, HistoryEvent, HistoryQuery, HistoryStore, Receipt,
+    RecordOutcome, StateKey, StoreError,
 };
 use async_trait::async_trait;
 use sqlx::sqlite::{
@@ -288,48 +288,62 @@ impl HistoryStore for SqliteHistoryStore {
         at: OffsetDateTime,
     ) -> Result<Vec<bool>, StoreError> {
         let at_nanos = nanos("at", at)?;
-        let mut tx = self.write.begin_with("BEGIN IMMEDIATE").await.map_err(db)?;
-        let mut attached = Vec::with_capacity(items.len());
-        for (key, classification) in items {
+        // The batch as one JSON array: two statements whatever its size
+        // (each statement is a round trip to sqlx's SQLite worker).
+        let mut rows = Vec::with_capacity(items.len());
+        for (key, c) in items {
             let Ok(starts_at) = i64::try_from(key.starts_at) else {
-                attached.push(false);
                 continue;
             };
-            let encoded = json(&**classification)?;
-            let row = sqlx::query(
-                "UPDATE alertkit_alerts SET classification = ?3, severity = ?4 \
-                 WHERE fingerprint = ?1 AND starts_at = ?2 RETURNING status, ends_at",
-            )
-            .bind(fp_key(key.fingerprint))
-            .bind(starts_at)
-            .bind(&encoded)
-            .bind(classification.severity.as_str())
-            .fetch_optional(&mut *tx)
-            .await
-            .map_err(db)?;
-            let Some(row) = row else {
-                attached.push(false);
-                continue;
-            };
-            use sqlx::Row as _;
+            rows.push(serde_json::json!({
+                "fp": fp_key(key.fingerprint), "s": starts_at,
+                "c": json(&**c)?, "sev": c.severity.as_str(),
+            }));
+        }
+        let mut attached = vec![false; items.len()];
+        if rows.is_empty() {
+            return Ok(attached);
+        }
+        let batch = json(&rows)?;
+        let mut tx = self.write.begin_with("BEGIN IMMEDIATE").await.map_err(db)?;
+        // The timeline entry first (it needs the row's status and times),
+        // then the current verdict; items whose instance is no longer
+        // current match no row.
+        let logged: Vec<(i64, i64)> = sqlx::query_as(
+            "INSERT INTO alertkit_events \
+             (fingerprint, kind, at, status, starts_at, ends_at, annotations, classification) \
+             SELECT a.fingerprint, 'classified', ?2, a.status, a.starts_at, a.ends_at, NULL, \
+               j.value ->> '$.c' \
+             FROM json_each(?1) AS j JOIN alertkit_alerts a \
+               ON a.fingerprint = j.value ->> '$.fp' AND a.starts_at = j.value ->> '$.s' \
+             ORDER BY j.key \
+             RETURNING fingerprint, starts_at",
+        )
+        .bind(&batch)
+        .bind(at_nanos)
+        .fetch_all(&mut *tx)
+        .await
+        .map_err(db)?;
+        if !logged.is_empty() {
+            // Later items for the same alert win, as if applied in order.
             sqlx::query(
-                "INSERT INTO alertkit_events \
-                 (fingerprint, kind, at, status, starts_at, ends_at, annotations, classification) \
-                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, NULL, ?7)",
+                "UPDATE alertkit_alerts SET classification = j.value ->> '$.c', \
+                   severity = j.value ->> '$.sev' \
+                 FROM (SELECT value FROM json_each(?1) ORDER BY key DESC) AS j \
+                 WHERE alertkit_alerts.fingerprint = j.value ->> '$.fp' \
+                   AND alertkit_alerts.starts_at = j.value ->> '$.s'",
             )
-            .bind(fp_key(key.fingerprint))
-            .bind(EventKind::Classified.as_str())
-            .bind(at_nanos)
-            .bind(row.try_get::<i64, _>("status").map_err(db)?)
-            .bind(starts_at)
-            .bind(row.try_get::<Option<i64>, _>("ends_at").map_err(db)?)
-            .bind(&encoded)
+            .bind(&batch)
             .execute(&mut *tx)
             .await
             .map_err(db)?;
-            attached.push(true);
         }
         tx.commit().await.map_err(db)?;
+        let done: std::collections::HashSet<(i64, i64)> = logged.into_iter().collect();
+        for (slot, (key, _)) in attached.iter_mut().zip(items) {
+            *slot = i64::try_from(key.starts_at)
+                .is_ok_and(|s| done.contains(&(fp_key(key.fingerprint), s)));
+        }
         Ok(attached)
     }
 
