@@ -141,7 +141,13 @@ async fn run() -> Result<(), Box<dyn std::error::Error>> {
     // delivered without one (also after a crash: the outbox holds it).
     let hold = PipelineConfig::default().classify_timeout + std::time::Duration::from_secs(1);
     let publishing = Arc::new(
-        publishing::Publishing::start(config.targets_file.clone(), opened.clone(), hold).await?,
+        publishing::Publishing::start_with(
+            config.targets_file.clone(),
+            config.simulation_enabled,
+            opened.clone(),
+            hold,
+        )
+        .await?,
     );
     let classify = Arc::new(classify::Classify::build(&config).await?);
     let (pipeline, state) = build(

@@ -7,6 +7,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use alertkit_core::Outbox;
+use alertkit_core::memory::RecordingPublisher;
 use alertkit_publish::delivery::{Deliverer, DeliveryConfig, DeliveryTarget};
 use alertkit_publish::{ReloadSummary, TargetRegistry, TargetSet};
 use alertkit_store::OutboxOptions;
@@ -17,6 +18,8 @@ use crate::store::Opened;
 /// The targets in force and the workers delivering to them.
 pub(crate) struct Publishing {
     registry: Option<Arc<TargetRegistry>>,
+    /// Simulation mode: the only target, recording what would have been sent.
+    simulation: Option<Arc<RecordingPublisher>>,
     opened: Opened,
     deliverer: Deliverer,
     hold: Duration,
@@ -62,12 +65,30 @@ fn outbox_options(set: &TargetSet, hold: Duration) -> OutboxOptions {
 impl Publishing {
     /// Loads `targets_file` (none: metrics-only), tells the store what to
     /// enqueue for, and starts the delivery workers. `hold` is how long a
-    /// notification waits for its classification.
-    pub(crate) async fn start(
+    /// notification waits for its classification. With `simulation`, the
+    /// targets are replaced by one recording publisher named `simulation`.
+    pub(crate) async fn start_with(
         targets_file: Option<PathBuf>,
+        simulation: bool,
         opened: Opened,
         hold: Duration,
     ) -> Result<Self, String> {
+        if simulation {
+            let recorder = Arc::new(RecordingPublisher::new("simulation", 10_000));
+            opened.set_outbox(OutboxOptions::new(["simulation"], hold));
+            let deliverer = Deliverer::spawn(
+                opened.outbox(),
+                vec![DeliveryTarget::new(Arc::clone(&recorder) as _)],
+                DeliveryConfig::new(worker_id()),
+            );
+            return Ok(Self {
+                registry: None,
+                simulation: Some(recorder),
+                opened,
+                deliverer,
+                hold,
+            });
+        }
         let registry = match targets_file {
             Some(path) => {
                 let shown = path.display().to_string();
@@ -89,6 +110,7 @@ impl Publishing {
             Deliverer::spawn(opened.outbox(), targets, DeliveryConfig::new(worker_id()));
         Ok(Self {
             registry,
+            simulation: None,
             opened,
             deliverer,
             hold,
@@ -98,6 +120,9 @@ impl Publishing {
     /// `normal` with at least one enabled target, else `metrics-only`
     /// (alerts are still stored and counted).
     pub(crate) fn mode(&self) -> &'static str {
+        if self.simulation.is_some() {
+            return "simulation";
+        }
         if self
             .registry
             .as_ref()
@@ -109,8 +134,16 @@ impl Publishing {
         }
     }
 
+    /// The simulation recorder, when simulation mode is on.
+    pub(crate) fn simulation(&self) -> Option<&RecordingPublisher> {
+        self.simulation.as_deref()
+    }
+
     /// Names of the enabled targets.
     pub(crate) fn enabled(&self) -> Vec<String> {
+        if self.simulation.is_some() {
+            return vec!["simulation".to_owned()];
+        }
         self.registry
             .as_ref()
             .map(|r| r.current().enabled().map(|t| t.name().to_owned()).collect())

@@ -12,6 +12,7 @@ mod ops;
 mod proxy;
 mod publish;
 pub(crate) mod schema;
+mod simulation;
 
 use std::sync::Arc;
 
@@ -101,6 +102,9 @@ fn routes(guards: &Arc<Guards>) -> OpenApiRouter<AppState> {
         .routes(routes!(ops::admin_config))
         .routes(routes!(publish::reload_targets))
         .routes(routes!(enrich::set_mode))
+        .routes(routes!(simulation::status))
+        .routes(routes!(simulation::notifications))
+        .routes(routes!(simulation::clear))
         .routes(routes!(publish::replay_dead_letters))
         .routes(routes!(publish::purge_dead_letters))
         .route_layer(from_fn_with_state(Arc::clone(guards), auth::require_admin));

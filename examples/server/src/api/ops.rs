@@ -103,10 +103,8 @@ pub(crate) struct ConfigView {
 
 impl From<&Config> for ConfigView {
     fn from(c: &Config) -> Self {
-        let mut not_yet_used = Vec::new();
-        if c.simulation_enabled {
-            not_yet_used.push("SIMULATION_ENABLED");
-        }
+        let not_yet_used = Vec::new();
+
         Self {
             listen: c.listen.to_string(),
             log_level: c.log_level.clone(),

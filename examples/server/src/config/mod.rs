@@ -41,7 +41,7 @@ pub(crate) struct Config {
     pub(crate) enrichment_mode: EnrichmentMode,
     /// `admin.api_key`: admin endpoints are refused without it.
     pub(crate) admin_api_key: Option<Secret>,
-    /// `simulation.enabled` (default `false`): validated; not used yet.
+    /// `simulation.enabled` (default `false`): targets replaced by a recorder.
     pub(crate) simulation_enabled: bool,
     /// `ingest.*`: credentials Alertmanager must send.
     pub(crate) ingest_auth: IngestAuth,

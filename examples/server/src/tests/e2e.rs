@@ -54,8 +54,9 @@ async fn alertmanager_to_store_classifier_and_target_and_back() {
     ]);
     let opened = crate::store::open(&cfg.database).await.unwrap();
     let publishing = Arc::new(
-        Publishing::start(
+        Publishing::start_with(
             cfg.targets_file.clone(),
+            false,
             opened.clone(),
             Duration::from_secs(6),
         )

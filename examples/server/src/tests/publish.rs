@@ -45,8 +45,9 @@ async fn webhooks_are_delivered_to_the_configured_target_and_logged() {
     ]);
     let opened = crate::store::open(&cfg.database).await.unwrap();
     let publishing = Arc::new(
-        Publishing::start(
+        Publishing::start_with(
             cfg.targets_file.clone(),
+            false,
             opened.clone(),
             Duration::from_secs(6),
         )
@@ -163,4 +164,87 @@ async fn webhooks_are_delivered_to_the_configured_target_and_logged() {
     publishing.shutdown().await;
     opened.close().await;
     let _ = std::fs::remove_dir_all(&dir);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn simulation_records_instead_of_sending() {
+    let dir = std::env::temp_dir().join(format!(
+        "alertkit-server-sim-{}-{}",
+        std::process::id(),
+        time::OffsetDateTime::now_utc().unix_timestamp_nanos()
+    ));
+    std::fs::create_dir_all(&dir).unwrap();
+    let key = "simulation-admin-key-0123456789";
+    let cfg = config(&[
+        (
+            "DATABASE_URL",
+            &format!("sqlite://{}", dir.join("sim.db").display()),
+        ),
+        ("SIMULATION_ENABLED", "true"),
+        ("ADMIN_API_KEY", key),
+    ]);
+    let opened = crate::store::open(&cfg.database).await.unwrap();
+    let publishing = Arc::new(
+        Publishing::start_with(None, true, opened.clone(), Duration::from_secs(6))
+            .await
+            .unwrap(),
+    );
+    assert_eq!(publishing.mode(), "simulation");
+    let (pipeline, state) = build(
+        Arc::clone(&opened.store),
+        opened.handoff(),
+        None,
+        Some(Arc::clone(&publishing)),
+        cfg,
+    );
+    let app = crate::api::router(state);
+    let (status, _) = call(
+        &app,
+        "POST",
+        "/webhook",
+        webhook_body("firing", "0001-01-01T00:00:00Z"),
+    )
+    .await;
+    assert_eq!(status, StatusCode::OK);
+    let admin = |uri: &str| {
+        axum::http::Request::get(uri)
+            .header("x-admin-key", key)
+            .body(axum::body::Body::empty())
+            .unwrap()
+    };
+    let start = Instant::now();
+    loop {
+        let (status, _, body) = super::send(&app, admin("/v1/simulation/notifications")).await;
+        assert_eq!(status, StatusCode::OK);
+        let list: serde_json::Value = serde_json::from_slice(&body).unwrap();
+        if list.as_array().is_some_and(|l| l.len() == 1) {
+            assert_eq!(list[0]["alertname"], "DiskFull");
+            assert_eq!(list[0]["kind"], "firing");
+            break;
+        }
+        assert!(
+            start.elapsed() < Duration::from_secs(20),
+            "nothing recorded: {list}"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    let (status, _, body) = super::send(&app, admin("/v1/simulation/status")).await;
+    assert_eq!(status, StatusCode::OK);
+    let st: serde_json::Value = serde_json::from_slice(&body).unwrap();
+    assert_eq!(st["recorded"], 1);
+    pipeline.shutdown().await;
+    publishing.shutdown().await;
+    opened.close().await;
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+#[tokio::test]
+async fn simulation_routes_are_404_when_off() {
+    let (_p, app) = super::app(&[("ADMIN_API_KEY", "an-admin-key-0123456789")]);
+    let req = axum::http::Request::get("/v1/simulation/status")
+        .header("x-admin-key", "an-admin-key-0123456789")
+        .body(axum::body::Body::empty())
+        .unwrap();
+    let (status, _, _) = super::send(&app, req).await;
+    assert_eq!(status, StatusCode::NOT_FOUND);
 }
