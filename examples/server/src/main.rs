@@ -53,6 +53,7 @@ fn build(
     let state = AppState {
         ingest: pipeline.ingest(),
         store,
+        stats: None,
         classify,
         publishing,
         config: Arc::new(config),
@@ -150,13 +151,14 @@ async fn run() -> Result<(), Box<dyn std::error::Error>> {
         .await?,
     );
     let classify = Arc::new(classify::Classify::build(&config).await?);
-    let (pipeline, state) = build(
+    let (pipeline, mut state) = build(
         Arc::clone(&opened.store),
         opened.handoff(),
         Some(classify),
         Some(Arc::clone(&publishing)),
         config.clone(),
     );
+    state.stats = Some(opened.stats());
     let listener = tokio::net::TcpListener::bind(config.listen)
         .await
         .map_err(|e| {

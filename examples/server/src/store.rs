@@ -41,6 +41,14 @@ impl Opened {
         }
     }
 
+    /// History statistics.
+    pub(crate) fn stats(&self) -> Arc<dyn alertkit_core::traits::HistoryStats> {
+        match &self.backend {
+            Backend::Sqlite(s) => Arc::new(s.clone()),
+            Backend::Postgres(s) => Arc::new(s.clone()),
+        }
+    }
+
     /// The pipeline's hand-off: releases held outbox rows.
     pub(crate) fn handoff(&self) -> Arc<dyn Handoff> {
         match &self.backend {

@@ -13,6 +13,7 @@ mod proxy;
 mod publish;
 pub(crate) mod schema;
 mod simulation;
+mod stats;
 
 use std::sync::Arc;
 
@@ -44,6 +45,8 @@ pub(crate) struct AppState {
     pub(crate) store: Arc<dyn HistoryStore>,
     /// The configuration in force.
     pub(crate) config: Arc<Config>,
+    /// History statistics (`None` when the store keeps none).
+    pub(crate) stats: Option<Arc<dyn alertkit_core::traits::HistoryStats>>,
     /// Classification: cache, chain, enrichment mode (`None` in tests).
     pub(crate) classify: Option<Arc<crate::classify::Classify>>,
     /// Targets and delivery (`None` in tests over the memory store).
@@ -111,6 +114,9 @@ fn routes(guards: &Arc<Guards>) -> OpenApiRouter<AppState> {
     let open = OpenApiRouter::new()
         .routes(routes!(history::history_list))
         .routes(routes!(history::history_one))
+        .routes(routes!(stats::history_stats))
+        .routes(routes!(stats::history_top))
+        .routes(routes!(stats::history_flapping))
         .routes(routes!(health::healthz))
         .routes(routes!(health::readyz))
         .routes(routes!(ops::metrics))

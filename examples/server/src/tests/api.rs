@@ -275,3 +275,42 @@ async fn postgres_database_url_is_wired() {
     pipeline.shutdown().await;
     opened.close().await;
 }
+
+#[tokio::test]
+async fn history_stats_top_and_flapping() {
+    let (pipeline, app) = super::app(&[]);
+    let (status, _) = call(
+        &app,
+        "POST",
+        "/webhook",
+        webhook_body("firing", "0001-01-01T00:00:00Z"),
+    )
+    .await;
+    assert_eq!(status, StatusCode::OK);
+    pipeline.shutdown().await;
+    let (status, stats) = call(&app, "GET", "/api/v2/history/stats?interval=1h", vec![]).await;
+    assert_eq!(status, StatusCode::OK, "{stats}");
+    assert_eq!(stats["alerts"], 1, "{stats}");
+    assert_eq!(stats["firings"], 1, "{stats}");
+    let (status, top) = call(
+        &app,
+        "GET",
+        "/api/v2/history/top?interval=24h&limit=5",
+        vec![],
+    )
+    .await;
+    assert_eq!(status, StatusCode::OK, "{top}");
+    assert_eq!(top[0]["alertname"], "DiskFull", "{top}");
+    let (status, flapping) = call(&app, "GET", "/api/v2/history/flapping", vec![]).await;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(flapping, json!([]));
+    let (status, err) = call(
+        &app,
+        "GET",
+        "/api/v2/history/stats?interval=5parsecs",
+        vec![],
+    )
+    .await;
+    assert_eq!(status, StatusCode::BAD_REQUEST);
+    assert_eq!(err["field"], "interval", "{err}");
+}

@@ -46,7 +46,9 @@ fn config(pairs: &[(&str, &str)]) -> Config {
 
 /// The router over a memory store, configured by `pairs`.
 fn app(pairs: &[(&str, &str)]) -> (Pipeline, axum::Router) {
-    let (pipeline, state) = build_plain(memory(), config(pairs));
+    let store = memory();
+    let (pipeline, mut state) = build_plain(store.clone(), config(pairs));
+    state.stats = Some(store);
     (pipeline, crate::api::router(state))
 }
 
