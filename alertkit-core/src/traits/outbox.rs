@@ -253,7 +253,15 @@ impl QueueDepth {
     }
 }
 
-/// Durable, leased delivery: see the [module docs](self).
+/// Durable, leased delivery of notifications.
+///
+/// A store with an outbox enqueues one row per (target, notifiable change)
+/// in the transaction that records the change, held until the pipeline's
+/// [`Handoff`](super::Handoff) releases it (or a bounded wait runs out).
+/// Workers [`claim`](Outbox::claim) due rows with a lease, make one attempt
+/// each and [`settle`](Outbox::settle) them, fenced by the attempt number;
+/// rows of one alert and target are handed out in order, one at a time. The
+/// contract is checked by `testing::conformance::outbox`.
 #[async_trait]
 pub trait Outbox: Send + Sync + 'static {
     /// Leases up to `limit` due rows for `targets` to `worker` for `lease`,

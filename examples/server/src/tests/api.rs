@@ -232,9 +232,17 @@ async fn postgres_database_url_is_wired() {
         .ok()
         .filter(|u| u.starts_with("postgres"))
         .unwrap_or_else(|| "postgres://postgres@127.0.0.1:5432/test".to_owned());
+    // A fresh schema per run (its name carries the time, so the store
+    // tests' cleanup of stale `alertkit_test_*` schemas removes it later):
+    // a schema kept across runs would hold migrations of older builds.
+    let schema = format!(
+        "alertkit_test_{}_{}_server",
+        std::process::id(),
+        time::OffsetDateTime::now_utc().unix_timestamp()
+    );
     let cfg = config(&[
         ("DATABASE_URL", &url),
-        ("DATABASE_SCHEMA", "alertkit_server_test"),
+        ("DATABASE_SCHEMA", &schema),
         ("DATABASE_POOL_SIZE", "2"),
     ]);
     let opened = match crate::store::open(&cfg.database).await {
