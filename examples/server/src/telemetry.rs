@@ -152,8 +152,105 @@ fn describe() {
         "alertkit_cache_l2_errors_total",
         "Errors from the L2 cache."
     );
+    describe_delivery_and_classification();
     metrics::counter!("alert_history_business_alerts_received_total").increment(0);
     metrics::counter!(ERRORS, "kind" => "store").increment(0);
+}
+
+/// Metrics of alertkit-publish's delivery and alertkit-llm's classification.
+fn describe_delivery_and_classification() {
+    let counters: [(&'static str, &'static str); 13] = [
+        (
+            "alert_history_business_publishing_attempts_total",
+            "Delivery attempts per target.",
+        ),
+        (
+            "alert_history_business_publishing_success_total",
+            "Deliveries a target accepted.",
+        ),
+        (
+            "alert_history_business_publishing_failed_total",
+            "Failed delivery attempts per target and reason.",
+        ),
+        (
+            "alertkit_publishing_skipped_total",
+            "Notifications a target's filter skipped.",
+        ),
+        (
+            "alertkit_publishing_dead_letters_total",
+            "Notifications given up on (dead letters) per target.",
+        ),
+        (
+            "alertkit_circuit_breaker_rejected_total",
+            "Calls refused by an open circuit breaker.",
+        ),
+        (
+            "alertkit_circuit_breaker_transitions_total",
+            "Circuit breaker state changes.",
+        ),
+        (
+            "alert_history_business_llm_classifications_total",
+            "LLM classifications by status (success, error, fallback).",
+        ),
+        (
+            "alert_history_business_llm_errors_total",
+            "LLM request errors by reason and stage.",
+        ),
+        (
+            "alert_history_business_llm_tokens_total",
+            "LLM tokens used, by kind (prompt, completion).",
+        ),
+        (
+            "alert_history_business_llm_repairs_total",
+            "LLM answers repaired before validation, by kind.",
+        ),
+        (
+            "alert_history_enrichment_mode_switches_total",
+            "Enrichment mode switches.",
+        ),
+        (
+            "alert_history_enrichment_redis_errors_total",
+            "Errors sharing the enrichment mode through Redis.",
+        ),
+    ];
+    for (name, help) in counters {
+        describe_counter!(name, help);
+    }
+    let gauges: [(&'static str, &'static str); 5] = [
+        (
+            "alert_history_enrichment_mode_status",
+            "Enrichment mode: 0 transparent, 1 enriched, 2 transparent_with_recommendations.",
+        ),
+        (
+            "alert_history_publishing_queue_size",
+            "Outbox rows per target and state (pending, in_flight).",
+        ),
+        (
+            "alertkit_publishing_dead_letters",
+            "Dead letters kept per target.",
+        ),
+        (
+            "alertkit_publishing_breaker_state",
+            "A target's circuit breaker: 0 closed, 1 open, 2 half-open.",
+        ),
+        (
+            "alertkit_circuit_breaker_state",
+            "A named circuit breaker: 0 closed, 1 open, 2 half-open.",
+        ),
+    ];
+    for (name, help) in gauges {
+        describe_gauge!(name, help);
+    }
+    describe_histogram!(
+        "alertkit_publishing_duration_seconds",
+        metrics::Unit::Seconds,
+        "Delivery attempt latency per target."
+    );
+    describe_histogram!(
+        "alert_history_business_llm_duration_seconds",
+        metrics::Unit::Seconds,
+        "LLM request latency by status."
+    );
 }
 
 /// Counts a server-side failure of `kind`.
