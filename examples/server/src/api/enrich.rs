@@ -5,6 +5,7 @@ use axum::Json;
 use axum::extract::State;
 use axum::extract::rejection::JsonRejection;
 use axum::http::StatusCode;
+use futures_util::StreamExt;
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
@@ -183,5 +184,87 @@ pub(crate) async fn classification_stats(
             .and_then(|ch| ch.breaker_state())
             .map(|b| b.as_str()),
         mode: mode_view(c).await,
+    }))
+}
+
+/// What a cache warm did.
+#[derive(Debug, Serialize, ToSchema)]
+pub(crate) struct WarmView {
+    /// Firing alerts found.
+    firing: usize,
+    /// Of those, classified now (the others failed; see the logs).
+    classified: usize,
+    /// Whether the scan stopped at its bound (10,000 alerts) before the end.
+    truncated: bool,
+}
+
+/// Most alerts one warm classifies.
+const WARM_MAX: usize = 10_000;
+
+/// Pre-classifies the currently firing alerts (admin), so their next
+/// notifications answer from the cache.
+#[utoipa::path(
+    post,
+    path = "/api/v2/cache/warm",
+    tag = "admin",
+    request_body = crate::api::publish::ReloadRequest,
+    responses(
+        (status = 200, description = "what was classified", body = WarmView),
+        (status = 400, description = "a body other than `{}`", body = ErrorBody),
+        (status = 401, description = "missing or wrong admin key", body = ErrorBody),
+        (status = 403, description = "no ADMIN_API_KEY configured", body = ErrorBody),
+        (status = 503, description = "history or classification unavailable", body = ErrorBody),
+    ),
+    security(("admin_bearer" = []), ("admin_key" = []))
+)]
+pub(crate) async fn warm_cache(
+    State(s): State<AppState>,
+    body: Result<Json<crate::api::publish::ReloadRequest>, JsonRejection>,
+) -> Result<Json<WarmView>, ApiError> {
+    let _empty = body.map_err(|e| ApiError::bad_request("body", e.body_text()))?;
+    let c = classify(&s)?;
+    let mut query = alertkit_core::HistoryQuery::default();
+    query.status = Some(alertkit_core::Status::Firing);
+    query.limit = 1000;
+    let mut alerts = Vec::new();
+    let mut truncated = false;
+    loop {
+        let page = s
+            .store
+            .list(&query)
+            .await
+            .map_err(|e| ApiError::store(&e))?;
+        for r in page.records {
+            let mut a =
+                alertkit_core::Alert::firing(r.labels, r.starts_at).with_annotations(r.annotations);
+            a.generator_url = r.generator_url;
+            alerts.push(a);
+        }
+        if alerts.len() >= WARM_MAX {
+            truncated = page.next.is_some() || alerts.len() > WARM_MAX;
+            alerts.truncate(WARM_MAX);
+            break;
+        }
+        match page.next {
+            Some(next) => query.after = Some(next),
+            None => break,
+        }
+    }
+    let firing = alerts.len();
+    let classifier = std::sync::Arc::clone(&c.classifier);
+    let attempts = alerts.into_iter().map(move |a| {
+        let classifier = std::sync::Arc::clone(&classifier);
+        let fut: std::pin::Pin<Box<dyn Future<Output = bool> + Send>> =
+            Box::pin(async move { classifier.classify(&a).await.is_ok() });
+        fut
+    });
+    let results = futures_util::stream::iter(attempts)
+        .buffer_unordered(8)
+        .collect::<Vec<bool>>()
+        .await;
+    Ok(Json(WarmView {
+        firing,
+        classified: results.iter().filter(|ok| **ok).count(),
+        truncated,
     }))
 }

@@ -10,7 +10,7 @@ mod history;
 mod ingest;
 mod ops;
 mod proxy;
-mod publish;
+pub(crate) mod publish;
 pub(crate) mod schema;
 mod simulation;
 mod stats;
@@ -105,6 +105,7 @@ fn routes(guards: &Arc<Guards>) -> OpenApiRouter<AppState> {
         .routes(routes!(ops::admin_config))
         .routes(routes!(publish::reload_targets))
         .routes(routes!(enrich::set_mode))
+        .routes(routes!(enrich::warm_cache))
         .routes(routes!(simulation::status))
         .routes(routes!(simulation::notifications))
         .routes(routes!(simulation::clear))

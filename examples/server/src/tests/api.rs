@@ -322,3 +322,35 @@ async fn history_stats_top_and_flapping() {
     assert_eq!(status, StatusCode::BAD_REQUEST);
     assert_eq!(err["field"], "interval", "{err}");
 }
+
+#[tokio::test]
+async fn cache_warm_classifies_the_firing_alerts() {
+    let key = "warm-admin-key-0123456789";
+    let cfg = config(&[("ADMIN_API_KEY", key)]);
+    let classify = Arc::new(crate::classify::Classify::build(&cfg).await.unwrap());
+    let handoff = Arc::new(alertkit_core::layer::DirectHandoff::new(
+        alertkit_core::layer::FanOut::new(),
+    ));
+    let (pipeline, state) = crate::build(memory(), handoff, Some(classify), None, cfg);
+    let app = api::router(state);
+    let (status, _) = call(
+        &app,
+        "POST",
+        "/webhook",
+        webhook_body("firing", "0001-01-01T00:00:00Z"),
+    )
+    .await;
+    assert_eq!(status, StatusCode::OK);
+    pipeline.shutdown().await;
+    let req = axum::http::Request::post("/api/v2/cache/warm")
+        .header("x-admin-key", key)
+        .header("content-type", "application/json")
+        .body(axum::body::Body::from("{}"))
+        .unwrap();
+    let (status, _, body) = super::send(&app, req).await;
+    let answer: Value = serde_json::from_slice(&body).unwrap();
+    assert_eq!(status, StatusCode::OK, "{answer}");
+    assert_eq!(answer["firing"], 1, "{answer}");
+    assert_eq!(answer["classified"], 1, "{answer}");
+    assert_eq!(answer["truncated"], false);
+}
