@@ -10,7 +10,7 @@ use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
 use super::AppState;
-use super::error::{ApiError, ErrorBody};
+use super::error::{ApiError, ErrorBody, json_body};
 use crate::classify::Classify;
 
 fn classify(s: &AppState) -> Result<&Classify, ApiError> {
@@ -81,9 +81,7 @@ pub(crate) async fn set_mode(
     State(s): State<AppState>,
     body: Result<Json<SetMode>, JsonRejection>,
 ) -> Result<Json<ModeView>, ApiError> {
-    let body = body
-        .map_err(|e| ApiError::bad_request("body", e.body_text()))?
-        .0;
+    let body = json_body(body)?;
     let mode: EnrichmentMode =
         body.mode
             .parse()
@@ -221,7 +219,7 @@ pub(crate) async fn warm_cache(
     State(s): State<AppState>,
     body: Result<Json<crate::api::publish::ReloadRequest>, JsonRejection>,
 ) -> Result<Json<WarmView>, ApiError> {
-    let _empty = body.map_err(|e| ApiError::bad_request("body", e.body_text()))?;
+    let _empty = json_body(body)?;
     let c = classify(&s)?;
     let mut query = alertkit_core::HistoryQuery::default();
     query.status = Some(alertkit_core::Status::Firing);

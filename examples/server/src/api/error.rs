@@ -42,6 +42,14 @@ pub(crate) struct ApiError {
     pub(crate) body: ErrorBody,
 }
 
+/// A JSON request body, or a 400 naming `body` with serde's reason.
+pub(crate) fn json_body<T>(
+    body: Result<Json<T>, axum::extract::rejection::JsonRejection>,
+) -> Result<T, ApiError> {
+    body.map(|b| b.0)
+        .map_err(|e| ApiError::bad_request("body", e.body_text()))
+}
+
 impl ApiError {
     /// 400 naming `field`.
     pub(crate) fn bad_request(field: &str, message: impl Into<String>) -> Self {

@@ -10,7 +10,7 @@ use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
 use super::AppState;
-use super::error::{ApiError, ErrorBody};
+use super::error::{ApiError, ErrorBody, json_body};
 use crate::publishing::Publishing;
 
 fn publishing(s: &AppState) -> Result<&Publishing, ApiError> {
@@ -79,7 +79,7 @@ pub(crate) async fn reload_targets(
     State(s): State<AppState>,
     body: Result<Json<ReloadRequest>, JsonRejection>,
 ) -> Result<Json<serde_json::Value>, ApiError> {
-    let _empty = body.map_err(|e| ApiError::bad_request("body", e.body_text()))?;
+    let _empty = json_body(body)?;
     let summary = publishing(&s)?
         .reload()
         .await
@@ -225,6 +225,21 @@ pub(crate) struct CountView {
     count: u64,
 }
 
+/// The outbox and the dead letters a replay or purge body selects.
+fn selected(
+    s: &AppState,
+    body: Result<Json<DeadLetterSelection>, JsonRejection>,
+) -> Result<(std::sync::Arc<dyn alertkit_core::Outbox>, DeadLetterQuery), ApiError> {
+    let query = json_body(body)?.query();
+    Ok((publishing(s)?.outbox(), query))
+}
+
+fn count(result: Result<u64, alertkit_core::StoreError>) -> Result<Json<CountView>, ApiError> {
+    result
+        .map(|count| Json(CountView { count }))
+        .map_err(|e| ApiError::store(&e))
+}
+
 /// Puts matching dead letters back in the outbox, due now (admin).
 #[utoipa::path(
     post,
@@ -243,15 +258,8 @@ pub(crate) async fn replay_dead_letters(
     State(s): State<AppState>,
     body: Result<Json<DeadLetterSelection>, JsonRejection>,
 ) -> Result<Json<CountView>, ApiError> {
-    let selection = body
-        .map_err(|e| ApiError::bad_request("body", e.body_text()))?
-        .0;
-    let count = publishing(&s)?
-        .outbox()
-        .replay_dead_letters(&selection.query())
-        .await
-        .map_err(|e| ApiError::store(&e))?;
-    Ok(Json(CountView { count }))
+    let (outbox, query) = selected(&s, body)?;
+    count(outbox.replay_dead_letters(&query).await)
 }
 
 /// Deletes matching dead letters (admin).
@@ -272,13 +280,6 @@ pub(crate) async fn purge_dead_letters(
     State(s): State<AppState>,
     body: Result<Json<DeadLetterSelection>, JsonRejection>,
 ) -> Result<Json<CountView>, ApiError> {
-    let selection = body
-        .map_err(|e| ApiError::bad_request("body", e.body_text()))?
-        .0;
-    let count = publishing(&s)?
-        .outbox()
-        .purge_dead_letters(&selection.query())
-        .await
-        .map_err(|e| ApiError::store(&e))?;
-    Ok(Json(CountView { count }))
+    let (outbox, query) = selected(&s, body)?;
+    count(outbox.purge_dead_letters(&query).await)
 }

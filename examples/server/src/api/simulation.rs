@@ -9,7 +9,7 @@ use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
 use super::AppState;
-use super::error::{ApiError, ErrorBody};
+use super::error::{ApiError, ErrorBody, json_body};
 use alertkit_core::memory::RecordingPublisher;
 
 fn recorder(s: &AppState) -> Result<&RecordingPublisher, ApiError> {
@@ -131,7 +131,7 @@ pub(crate) async fn clear(
     body: Result<Json<ClearRequest>, JsonRejection>,
 ) -> Result<Json<Cleared>, ApiError> {
     let r = recorder(&s)?;
-    let _empty = body.map_err(|e| ApiError::bad_request("body", e.body_text()))?;
+    let _empty = json_body(body)?;
     let cleared = r.notifications().len();
     r.clear();
     Ok(Json(Cleared { cleared }))

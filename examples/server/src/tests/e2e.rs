@@ -11,8 +11,6 @@ use alertkit_core::testing::alertmanager::Alertmanager;
 use alertkit_core::traits::AttemptOutcome;
 use alertkit_core::{ClassificationSource, HistoryQuery, Status};
 use serde_json::{Value, json};
-use wiremock::matchers::{method, path};
-use wiremock::{Mock, MockServer, ResponseTemplate};
 
 use super::config;
 use crate::classify::Classify;
@@ -23,27 +21,7 @@ const TOKEN: &str = "e2e-ingest-token-0123456789";
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn alertmanager_to_store_classifier_and_target_and_back() {
-    let target = MockServer::start().await;
-    Mock::given(method("POST"))
-        .and(path("/hook"))
-        .respond_with(ResponseTemplate::new(200))
-        .mount(&target)
-        .await;
-    let dir = std::env::temp_dir().join(format!(
-        "alertkit-e2e-{}-{}",
-        std::process::id(),
-        time::OffsetDateTime::now_utc().unix_timestamp_nanos()
-    ));
-    std::fs::create_dir_all(&dir).unwrap();
-    let targets = dir.join("targets.toml");
-    std::fs::write(
-        &targets,
-        format!(
-            "[[targets]]\nname = \"oncall\"\ntype = \"webhook\"\nurl = \"{}/hook\"\n",
-            target.uri()
-        ),
-    )
-    .unwrap();
+    let (target, dir, targets) = super::loopback_target("e2e").await;
     let cfg = config(&[
         (
             "DATABASE_URL",

@@ -98,3 +98,35 @@ fn webhook_with(n: usize) -> Vec<u8> {
         .collect();
     serde_json::to_vec(&json!({"version": "4", "status": "firing", "alerts": alerts})).unwrap()
 }
+
+/// A real HTTP target on loopback answering 200 at `/hook`, a fresh temp
+/// directory, and a `targets.toml` in it naming the target `oncall`.
+async fn loopback_target(
+    tag: &str,
+) -> (wiremock::MockServer, std::path::PathBuf, std::path::PathBuf) {
+    use wiremock::matchers::{method, path};
+    use wiremock::{Mock, MockServer, ResponseTemplate};
+
+    let target = MockServer::start().await;
+    Mock::given(method("POST"))
+        .and(path("/hook"))
+        .respond_with(ResponseTemplate::new(200))
+        .mount(&target)
+        .await;
+    let dir = std::env::temp_dir().join(format!(
+        "alertkit-{tag}-{}-{}",
+        std::process::id(),
+        time::OffsetDateTime::now_utc().unix_timestamp_nanos()
+    ));
+    std::fs::create_dir_all(&dir).unwrap();
+    let targets = dir.join("targets.toml");
+    std::fs::write(
+        &targets,
+        format!(
+            "[[targets]]\nname = \"oncall\"\ntype = \"webhook\"\nurl = \"{}/hook\"\n",
+            target.uri()
+        ),
+    )
+    .unwrap();
+    (target, dir, targets)
+}

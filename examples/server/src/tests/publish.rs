@@ -8,8 +8,6 @@ use std::time::{Duration, Instant};
 use alertkit_core::traits::AttemptOutcome;
 use alertkit_core::{Alert, LabelSet};
 use axum::http::StatusCode;
-use wiremock::matchers::{method, path};
-use wiremock::{Mock, MockServer, ResponseTemplate};
 
 use super::{call, config, webhook_body};
 use crate::build;
@@ -17,27 +15,7 @@ use crate::publishing::Publishing;
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn webhooks_are_delivered_to_the_configured_target_and_logged() {
-    let target = MockServer::start().await;
-    Mock::given(method("POST"))
-        .and(path("/hook"))
-        .respond_with(ResponseTemplate::new(200))
-        .mount(&target)
-        .await;
-    let dir = std::env::temp_dir().join(format!(
-        "alertkit-server-publish-{}-{}",
-        std::process::id(),
-        time::OffsetDateTime::now_utc().unix_timestamp_nanos()
-    ));
-    std::fs::create_dir_all(&dir).unwrap();
-    let targets = dir.join("targets.toml");
-    std::fs::write(
-        &targets,
-        format!(
-            "[[targets]]\nname = \"oncall\"\ntype = \"webhook\"\nurl = \"{}/hook\"\n",
-            target.uri()
-        ),
-    )
-    .unwrap();
+    let (target, dir, targets) = super::loopback_target("server-publish").await;
     let db = dir.join("alertkit.db");
     let cfg = config(&[
         ("DATABASE_URL", &format!("sqlite://{}", db.display())),
