@@ -63,6 +63,9 @@ pub use alertkit_core::memory::{MemoryCache, MemoryHistoryConfig, MemoryHistoryS
 mod tiered;
 pub use tiered::{TieredCache, TieredStats};
 
+mod pool;
+pub use pool::PoolStatus;
+
 #[cfg(any(feature = "sqlite", feature = "postgres"))]
 mod sql;
 #[cfg(any(feature = "sqlite", feature = "postgres"))]

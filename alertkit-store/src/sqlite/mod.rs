@@ -20,6 +20,7 @@ use crate::sql::codec::{self, db, fp_key, json, nanos, status_code};
 use crate::sql::outbox::{EnqueueRows, OutboxOptions, OutboxState};
 
 mod outbox;
+mod pool;
 mod stats;
 
 /// The embedded migrations (`alertkit-store/migrations/sqlite`).

@@ -1,0 +1,52 @@
+//! Connection pool statistics of the Postgres store.
+
+use super::PostgresHistoryStore;
+use crate::PoolStatus;
+
+impl PostgresHistoryStore {
+    /// This replica's pool (`max` is `max_connections`); other replicas'
+    /// connections to the same database are not counted.
+    pub fn pool_status(&self) -> PoolStatus {
+        PoolStatus::of(&self.pool)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)] // tests fail loudly
+
+    use crate::{PostgresHistoryStore, PostgresOptions};
+
+    /// Against the local server (`DATABASE_URL` overrides); skipped when it
+    /// is unreachable unless `ALERTKIT_REQUIRE_SERVICES` is set. Migrates
+    /// nothing: only the pool is looked at.
+    #[tokio::test]
+    async fn counts_this_replicas_pool() {
+        let url = std::env::var("DATABASE_URL")
+            .ok()
+            .filter(|u| u.starts_with("postgres"))
+            .unwrap_or_else(|| "postgres://postgres@127.0.0.1:5432/test".to_owned());
+        let mut options = PostgresOptions::new(url.clone());
+        options.max_connections = 3;
+        options.migrate = false;
+        let store = match PostgresHistoryStore::open_with(options).await {
+            Ok(s) => s,
+            Err(e)
+                if e.is_transient() && std::env::var_os("ALERTKIT_REQUIRE_SERVICES").is_none() =>
+            {
+                eprintln!("skipped: PostgreSQL at {url} is unreachable: {e:?}");
+                return;
+            }
+            Err(e) => panic!("PostgreSQL at {url}: {e:?}"),
+        };
+        assert_eq!(store.pool_status().max, 3);
+        let held = store.pool.acquire().await.unwrap();
+        let busy = store.pool_status();
+        assert!(busy.in_use >= 1, "{busy:?}");
+        assert!(busy.in_use + busy.idle <= busy.max, "{busy:?}");
+        drop(held);
+        store.close().await;
+        let closed = store.pool_status();
+        assert_eq!((closed.in_use, closed.idle), (0, 0), "{closed:?}");
+    }
+}
