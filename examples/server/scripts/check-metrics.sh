@@ -45,7 +45,9 @@ for _ in $(seq 1 50); do
 done
 for family in alert_history_business_alerts_received_total \
   alert_history_business_alert_processing_duration_seconds \
-  alert_history_technical_http_requests_total; do
+  alert_history_technical_http_requests_total \
+  alert_history_infra_db_connections_active \
+  alert_history_infra_db_connections_max; do
   grep -q "^# TYPE $family " "$tmp/metrics" || { cat "$tmp/metrics" >&2; echo "missing $family" >&2; exit 1; }
 done
 promtool check metrics <"$tmp/metrics"

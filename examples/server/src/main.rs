@@ -11,6 +11,7 @@ mod api;
 mod auth;
 mod classify;
 mod config;
+mod progress;
 mod publishing;
 mod store;
 mod telemetry;
@@ -40,6 +41,12 @@ fn build(
         Some(c) => Arc::clone(&c.classifier),
         None => Arc::new(LabelClassifier),
     };
+    // Delivery settles and hand-offs signal the same progress, so the proxy
+    // wakes on either.
+    let progress = publishing
+        .as_ref()
+        .map_or_else(progress::Progress::default, |p| p.progress().clone());
+    let handoff = Arc::new(progress::SignalHandoff::new(handoff, progress.clone()));
     let pipeline = Pipeline::builder(Arc::clone(&store), handoff)
         .classifier(classifier)
         .spawn();
@@ -58,6 +65,8 @@ fn build(
         publishing,
         config: Arc::new(config),
         probes: probes.into(),
+        database: None,
+        progress,
     };
     (pipeline, state)
 }
@@ -159,6 +168,7 @@ async fn run() -> Result<(), Box<dyn std::error::Error>> {
         config.clone(),
     );
     state.stats = Some(opened.stats());
+    state.database = Some(opened.clone());
     let listener = tokio::net::TcpListener::bind(config.listen)
         .await
         .map_err(|e| {

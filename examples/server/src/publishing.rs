@@ -13,6 +13,7 @@ use alertkit_publish::{ReloadSummary, TargetRegistry, TargetSet};
 use alertkit_store::OutboxOptions;
 use time::OffsetDateTime;
 
+use crate::progress::{Progress, SignalOutbox};
 use crate::store::Opened;
 
 /// The targets in force and the workers delivering to them.
@@ -23,6 +24,8 @@ pub(crate) struct Publishing {
     opened: Opened,
     deliverer: Deliverer,
     hold: Duration,
+    /// Signalled after every settle of the delivery workers.
+    progress: Progress,
 }
 
 impl std::fmt::Debug for Publishing {
@@ -73,11 +76,15 @@ impl Publishing {
         opened: Opened,
         hold: Duration,
     ) -> Result<Self, String> {
+        let progress = Progress::default();
+        // The workers settle through this, so the proxy hears of outcomes.
+        let outbox: Arc<dyn Outbox> =
+            Arc::new(SignalOutbox::new(opened.outbox(), progress.clone()));
         if simulation {
             let recorder = Arc::new(RecordingPublisher::new("simulation", 10_000));
             opened.set_outbox(OutboxOptions::new(["simulation"], hold));
             let deliverer = Deliverer::spawn(
-                opened.outbox(),
+                outbox,
                 vec![DeliveryTarget::new(Arc::clone(&recorder) as _)],
                 DeliveryConfig::new(worker_id()),
             );
@@ -87,6 +94,7 @@ impl Publishing {
                 opened,
                 deliverer,
                 hold,
+                progress,
             });
         }
         let registry = match targets_file {
@@ -106,14 +114,14 @@ impl Publishing {
         if let Some(set) = &set {
             opened.set_outbox(outbox_options(set, hold));
         }
-        let deliverer =
-            Deliverer::spawn(opened.outbox(), targets, DeliveryConfig::new(worker_id()));
+        let deliverer = Deliverer::spawn(outbox, targets, DeliveryConfig::new(worker_id()));
         Ok(Self {
             registry,
             simulation: None,
             opened,
             deliverer,
             hold,
+            progress,
         })
     }
 
@@ -164,6 +172,11 @@ impl Publishing {
             .map(|(name, state)| (name, state.as_str().into()))
             .collect();
         serde_json::json!({ "mode": self.mode(), "targets": targets, "breakers": breakers })
+    }
+
+    /// Signalled after every settle of the delivery workers.
+    pub(crate) fn progress(&self) -> &Progress {
+        &self.progress
     }
 
     /// The outbox (dead letters, queue depth).

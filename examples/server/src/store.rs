@@ -65,6 +65,14 @@ impl Opened {
         }
     }
 
+    /// Connections in use, idle and at most (SQLite: writer plus readers).
+    pub(crate) fn pool_status(&self) -> alertkit_store::PoolStatus {
+        match &self.backend {
+            Backend::Sqlite(s) => s.pool_status(),
+            Backend::Postgres(s) => s.pool_status(),
+        }
+    }
+
     /// Closes the pools, waiting for connections to finish.
     pub(crate) async fn close(&self) {
         match &self.backend {
@@ -79,13 +87,11 @@ impl Opened {
 pub(crate) async fn open(db: &Database) -> Result<Opened, String> {
     let fail =
         |e: alertkit_core::StoreError| format!("cannot open DATABASE_URL {}: {e}", db.redacted());
-    let (backend, max) = match db.kind {
+    let backend = match db.kind {
         DatabaseKind::Sqlite => {
             let mut options = SqliteOptions::new(db.url.expose());
             options.read_connections = db.pool_size;
-            let store = SqliteHistoryStore::open_with(options).await.map_err(fail)?;
-            // One writer plus the readers.
-            (Backend::Sqlite(store), db.pool_size + 1)
+            Backend::Sqlite(SqliteHistoryStore::open_with(options).await.map_err(fail)?)
         }
         DatabaseKind::Postgres => {
             let mut options = PostgresOptions::new(db.url.expose());
@@ -93,16 +99,19 @@ pub(crate) async fn open(db: &Database) -> Result<Opened, String> {
             if let Some(schema) = &db.schema {
                 options = options.schema(schema.clone());
             }
-            let store = PostgresHistoryStore::open_with(options)
-                .await
-                .map_err(fail)?;
-            (Backend::Postgres(store), db.pool_size)
+            Backend::Postgres(
+                PostgresHistoryStore::open_with(options)
+                    .await
+                    .map_err(fail)?,
+            )
         }
     };
-    metrics::gauge!(telemetry::DB_CONNECTIONS_MAX).set(f64::from(max));
     let store: Arc<dyn HistoryStore> = match &backend {
         Backend::Sqlite(s) => Arc::new(s.clone()),
         Backend::Postgres(s) => Arc::new(s.clone()),
     };
-    Ok(Opened { store, backend })
+    let opened = Opened { store, backend };
+    // Until the first scrape refreshes them.
+    telemetry::record_pool(opened.pool_status());
+    Ok(opened)
 }

@@ -27,8 +27,10 @@ pub(crate) const HTTP_DURATION: &str = "alert_history_technical_http_request_dur
 pub(crate) const ERRORS: &str = "alert_history_technical_errors_total";
 /// Refused credentials by scope (`ingest`, `admin`).
 pub(crate) const AUTH_FAILURES: &str = "alert_history_technical_auth_failures_total";
-/// The configured database pool size.
+/// The most history database connections the pools open.
 pub(crate) const DB_CONNECTIONS_MAX: &str = "alert_history_infra_db_connections_max";
+/// History database connections in use (set when `/metrics` is scraped).
+pub(crate) const DB_CONNECTIONS_ACTIVE: &str = "alert_history_infra_db_connections_active";
 
 static PROMETHEUS: OnceLock<Result<PrometheusHandle, String>> = OnceLock::new();
 
@@ -81,7 +83,11 @@ fn describe() {
     );
     describe_gauge!(
         DB_CONNECTIONS_MAX,
-        "Configured history database connections."
+        "Most history database connections the pools open (SQLite: the writer plus the readers)."
+    );
+    describe_gauge!(
+        DB_CONNECTIONS_ACTIVE,
+        "History database connections in use when /metrics was scraped."
     );
     // Emitted by alertkit-core; described here until the library describes them.
     describe_counter!(
@@ -251,6 +257,12 @@ fn describe_delivery_and_classification() {
         metrics::Unit::Seconds,
         "LLM request latency by status."
     );
+}
+
+/// Sets the database connection gauges from `pool`.
+pub(crate) fn record_pool(pool: alertkit_store::PoolStatus) {
+    metrics::gauge!(DB_CONNECTIONS_ACTIVE).set(f64::from(pool.in_use));
+    metrics::gauge!(DB_CONNECTIONS_MAX).set(f64::from(pool.max));
 }
 
 /// Counts a server-side failure of `kind`.

@@ -53,6 +53,12 @@ pub(crate) struct AppState {
     pub(crate) publishing: Option<Arc<crate::publishing::Publishing>>,
     /// Readiness probes, one per dependency.
     pub(crate) probes: Arc<[Probe]>,
+    /// The SQL database, for the connection gauges at scrape time (`None`
+    /// over the memory store).
+    pub(crate) database: Option<crate::store::Opened>,
+    /// Signalled when notifications are handed off or deliveries settle
+    /// (what `/webhook/proxy` waits for).
+    pub(crate) progress: crate::progress::Progress,
 }
 
 /// The document's metadata and security schemes; paths come from the routes.
@@ -109,6 +115,7 @@ fn routes(guards: &Arc<Guards>) -> OpenApiRouter<AppState> {
         .routes(routes!(simulation::status))
         .routes(routes!(simulation::notifications))
         .routes(routes!(simulation::clear))
+        .routes(routes!(simulation::seed))
         .routes(routes!(publish::replay_dead_letters))
         .routes(routes!(publish::purge_dead_letters))
         .route_layer(from_fn_with_state(Arc::clone(guards), auth::require_admin));

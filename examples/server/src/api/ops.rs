@@ -18,7 +18,8 @@ use crate::telemetry;
 #[derive(Debug, Clone)]
 pub(crate) struct OpenApiJson(pub(crate) Bytes);
 
-/// Prometheus text exposition of every metric.
+/// Prometheus text exposition of every metric. Gauges read from the
+/// database (connections in use, outbox depth) are refreshed first.
 #[utoipa::path(
     get,
     path = "/metrics",
@@ -28,7 +29,16 @@ pub(crate) struct OpenApiJson(pub(crate) Bytes);
         (status = 503, description = "no metrics recorder", body = ErrorBody),
     )
 )]
-pub(crate) async fn metrics() -> Response {
+pub(crate) async fn metrics(State(s): State<AppState>) -> Response {
+    if let Some(db) = &s.database {
+        telemetry::record_pool(db.pool_status());
+    }
+    if let Some(p) = &s.publishing
+        && let Err(e) = alertkit_publish::delivery::record_queue_metrics(&*p.outbox()).await
+    {
+        // The other metrics are still worth answering with.
+        tracing::warn!(error = %e, "could not read the outbox depth for /metrics");
+    }
     match telemetry::prometheus() {
         Ok(handle) => (
             [(

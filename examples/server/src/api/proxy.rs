@@ -20,10 +20,14 @@ use super::AppState;
 use super::error::{ApiError, ErrorBody};
 use super::ingest::{check_count, read_body};
 use super::schema::WebhookMessageDoc;
+use crate::progress::Waiter;
 
 /// How long the proxy waits for classifications and delivery outcomes.
 const WAIT: Duration = Duration::from_secs(10);
-const POLL: Duration = Duration::from_millis(25);
+/// The proxy wakes when this process hands off or settles (see
+/// [`Progress`](crate::progress::Progress)); it also re-reads this often in
+/// case another replica's worker delivered (Postgres, several replicas).
+const RECHECK: Duration = Duration::from_millis(500);
 
 /// One target's outcome for one alert.
 #[derive(Debug, Serialize, ToSchema)]
@@ -111,6 +115,8 @@ pub(crate) async fn webhook_proxy(
         .cloned()
         .collect();
     let submitted = OffsetDateTime::now_utc();
+    // Before the submit: no hand-off of this batch can be missed.
+    let mut waiter = s.progress.subscribe();
     let receipt = s
         .ingest
         .submit(SourceBatch::from_webhook(msg))
@@ -125,7 +131,8 @@ pub(crate) async fn webhook_proxy(
     let mut results = Vec::with_capacity(alerts.len());
     let mut complete = true;
     for alert in &alerts {
-        let (result, done) = wait_for(&s, alert, &targets, submitted, deadline).await?;
+        let (result, done) =
+            wait_for(&s, &mut waiter, alert, &targets, submitted, deadline).await?;
         complete &= done;
         results.push(result);
     }
@@ -139,10 +146,12 @@ pub(crate) async fn webhook_proxy(
     }))
 }
 
-/// Polls history and the delivery log for `alert` until it is classified
-/// and every target has an attempt made after `since`, or `deadline`.
+/// Reads history and the delivery log for `alert` until it is classified
+/// and every target has an attempt made after `since`, or `deadline`;
+/// between reads, waits for `waiter` (a hand-off or a settle).
 async fn wait_for(
     s: &AppState,
+    waiter: &mut Waiter,
     alert: &Alert,
     targets: &[String],
     since: OffsetDateTime,
@@ -150,10 +159,13 @@ async fn wait_for(
 ) -> Result<(AlertResult, bool), ApiError> {
     let fp = alert.fingerprint();
     loop {
-        let record = s.store.get(fp).await.map_err(|e| ApiError::store(&e))?;
-        let changed = record.as_ref().is_some_and(|r| r.last_changed >= since);
-        let attempts: Vec<DeliveryAttempt> = match (&s.publishing, changed) {
-            (Some(p), true) => p
+        // Signals from here on wake the wait below, even during the reads.
+        waiter.mark_seen();
+        // The delivery log before the record: a delivery comes after the
+        // classification is attached, so a delivered alert is never
+        // reported without its verdict.
+        let attempts: Vec<DeliveryAttempt> = match (&s.publishing, targets.is_empty()) {
+            (Some(p), false) => p
                 .outbox()
                 .deliveries(fp)
                 .await
@@ -163,6 +175,8 @@ async fn wait_for(
                 .collect(),
             _ => Vec::new(),
         };
+        let record = s.store.get(fp).await.map_err(|e| ApiError::store(&e))?;
+        let changed = record.as_ref().is_some_and(|r| r.last_changed >= since);
         let outcomes: Vec<TargetOutcome> = targets
             .iter()
             .map(|t| {
@@ -202,6 +216,7 @@ async fn wait_for(
             };
             return Ok((result, done));
         }
-        tokio::time::sleep(POLL).await;
+        let left = deadline.saturating_duration_since(Instant::now());
+        waiter.wait(left.min(RECHECK)).await;
     }
 }

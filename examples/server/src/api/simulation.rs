@@ -1,5 +1,6 @@
 //! Simulation mode (admin): what would have been sent, recorded instead of
-//! delivered. Every route answers 404 when simulation is off.
+//! delivered, and a bundled sample set to feed in. Every route answers 404
+//! when simulation is off.
 
 use axum::Json;
 use axum::extract::State;
@@ -11,6 +12,8 @@ use utoipa::ToSchema;
 use super::AppState;
 use super::error::{ApiError, ErrorBody, json_body};
 use alertkit_core::memory::RecordingPublisher;
+use alertkit_core::{SourceBatch, Status, WebhookMessage};
+use time::OffsetDateTime;
 
 fn recorder(s: &AppState) -> Result<&RecordingPublisher, ApiError> {
     s.publishing
@@ -135,4 +138,126 @@ pub(crate) async fn clear(
     let cleared = r.notifications().len();
     r.clear();
     Ok(Json(Cleared { cleared }))
+}
+
+/// The bundled sample alerts (a webhook v4 body; documented beside it).
+const SAMPLE: &str = include_str!("../../simulation/sample-alerts.json");
+/// Where [`SAMPLE`] lives in the source tree.
+const SAMPLE_PATH: &str = "examples/server/simulation/sample-alerts.json";
+
+/// What to seed: `{}` fires the sample set.
+#[derive(Debug, Default, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct SeedRequest {
+    /// `firing` (the default): the sample alerts fire as new instances,
+    /// stamped now. `resolved`: the sample alerts that are firing resolve.
+    status: Option<String>,
+}
+
+/// What the seed did; the notifications follow through the outbox.
+#[derive(Debug, Serialize, ToSchema)]
+pub(crate) struct Seeded {
+    /// `ok`: committed to history, like `/webhook`.
+    status: &'static str,
+    /// `firing` or `resolved`.
+    seeded: &'static str,
+    /// Sample alerts submitted (when resolving: those that were firing).
+    received: usize,
+    /// Dropped as repeats of a committed state.
+    duplicates: usize,
+    /// Alerts whose history changed (each one notifies).
+    changed: usize,
+    /// The submitted alerts' `alertname`s.
+    alertnames: Vec<String>,
+    /// The sample file in the server's source tree (a webhook v4 body that
+    /// can also be posted to `/webhook` by hand).
+    source: &'static str,
+}
+
+/// Feeds the bundled sample alerts through the normal ingest pipeline
+/// (history, classification, outbox, the simulation recorder), so
+/// `/v1/simulation/notifications` shows what real alerts would send.
+///
+/// Six alerts labelled `alertkit_sample="true"` (critical, warning and info;
+/// see `examples/server/simulation/README.md`). `{}` fires them as new
+/// instances stamped now, so every call notifies again;
+/// `{"status":"resolved"}` resolves those that are firing.
+#[utoipa::path(
+    post,
+    path = "/v1/simulation/seed",
+    tag = "admin",
+    request_body = SeedRequest,
+    responses(
+        (status = 200, description = "committed; notifications follow through the outbox", body = Seeded),
+        (status = 400, description = "a bad body, or `status` other than `firing`/`resolved`", body = ErrorBody),
+        (status = 401, description = "missing or wrong admin key", body = ErrorBody),
+        (status = 404, description = "simulation is off", body = ErrorBody),
+        (status = 503, description = "history unavailable", body = ErrorBody),
+    ),
+    security(("admin_bearer" = []), ("admin_key" = []))
+)]
+pub(crate) async fn seed(
+    State(s): State<AppState>,
+    body: Result<Json<SeedRequest>, JsonRejection>,
+) -> Result<Json<Seeded>, ApiError> {
+    recorder(&s)?;
+    let request = json_body(body)?;
+    let resolve = match request.status.as_deref() {
+        None | Some("firing") => false,
+        Some("resolved") => true,
+        Some(other) => {
+            let shown: String = other.chars().take(32).collect();
+            return Err(ApiError::bad_request(
+                "status",
+                format!("expected \"firing\" or \"resolved\", found {shown:?}"),
+            ));
+        }
+    };
+    let mut msg = WebhookMessage::from_json(SAMPLE.as_bytes()).map_err(|e| {
+        ApiError::new(
+            StatusCode::INTERNAL_SERVER_ERROR,
+            format!("the bundled sample alerts do not parse: {e}"),
+        )
+    })?;
+    let now = OffsetDateTime::now_utc();
+    if resolve {
+        let mut firing = Vec::with_capacity(msg.alerts.len());
+        for mut alert in std::mem::take(&mut msg.alerts) {
+            let record = s
+                .store
+                .get(alert.fingerprint())
+                .await
+                .map_err(|e| ApiError::store(&e))?;
+            // Resolve the instance that fires (same startsAt), or nothing.
+            if let Some(r) = record.filter(|r| r.status == Status::Firing) {
+                alert.starts_at = r.starts_at;
+                firing.push(alert.resolved_at(now));
+            }
+        }
+        msg.alerts = firing;
+        msg.status = Status::Resolved;
+    } else {
+        for alert in &mut msg.alerts {
+            alert.starts_at = now;
+        }
+    }
+    let alertnames = msg
+        .alerts
+        .iter()
+        .filter_map(|a| a.labels.get("alertname").map(str::to_owned))
+        .collect();
+    let receipt = s
+        .ingest
+        .submit(SourceBatch::from_webhook(msg))
+        .await
+        .map_err(|e| ApiError::pipeline(&e))?;
+    Ok(Json(Seeded {
+        status: "ok",
+        seeded: if resolve { "resolved" } else { "firing" },
+        received: receipt.received,
+        duplicates: receipt.duplicates,
+        changed: receipt.changed,
+        alertnames,
+        source: SAMPLE_PATH,
+    }))
 }

@@ -61,6 +61,54 @@ async fn metrics_are_scraped_in_prometheus_text() {
 }
 
 #[tokio::test]
+async fn db_connection_gauges_are_set_when_scraped() {
+    let dir = std::env::temp_dir().join(format!(
+        "alertkit-server-pool-{}-{}",
+        std::process::id(),
+        time::OffsetDateTime::now_utc().unix_timestamp_nanos()
+    ));
+    std::fs::create_dir_all(&dir).unwrap();
+    let url = format!("sqlite://{}", dir.join("pool.db").display());
+    let cfg = config(&[("DATABASE_URL", &url), ("DATABASE_POOL_SIZE", "3")]);
+    let opened = crate::store::open(&cfg.database).await.unwrap();
+    // The writer plus three readers.
+    let pool = opened.pool_status();
+    assert_eq!(pool.max, 4, "{pool:?}");
+    assert!(pool.in_use + pool.idle <= pool.max, "{pool:?}");
+    let (pipeline, mut state) =
+        crate::build(Arc::clone(&opened.store), opened.handoff(), None, None, cfg);
+    state.database = Some(opened.clone());
+    let app = api::router(state);
+
+    let req = Request::get("/metrics").body(Body::empty()).unwrap();
+    let (status, _, body) = send(&app, req).await;
+    assert_eq!(status, StatusCode::OK);
+    let text = String::from_utf8(body.to_vec()).unwrap();
+    // Other tests open stores of other sizes in this process (one global
+    // recorder), so only the families and sane values are checked here.
+    for family in [
+        "alert_history_infra_db_connections_active",
+        "alert_history_infra_db_connections_max",
+    ] {
+        assert!(
+            text.contains(&format!("# TYPE {family} gauge\n")),
+            "{family} in\n{text}"
+        );
+        assert!(text.contains(&format!("# HELP {family} ")), "{text}");
+        let value: f64 = text
+            .lines()
+            .find_map(|l| l.strip_prefix(&format!("{family} ")))
+            .unwrap()
+            .parse()
+            .unwrap();
+        assert!(value >= 0.0, "{family} {value}");
+    }
+    pipeline.shutdown().await;
+    opened.close().await;
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+#[tokio::test]
 async fn readiness_reports_each_dependency() {
     let path =
         std::env::temp_dir().join(format!("alertkit-server-readyz-{}.db", std::process::id()));
