@@ -99,16 +99,6 @@ async fn shutdown_signal() {
     tracing::info!("shutting down: finishing in-flight requests");
 }
 
-/// Logs, once, the settings this build validates but does not act on yet.
-fn warn_unused(config: &Config) {
-    let unused = [("SIMULATION_ENABLED", config.simulation_enabled)];
-    for (key, set) in unused {
-        if set {
-            tracing::warn!(key, "setting validated but not used by this build yet");
-        }
-    }
-}
-
 /// Runs the server; errors are printed with `Display` (never `Debug`) and
 /// exit with status 1.
 fn main() -> std::process::ExitCode {
@@ -186,7 +176,6 @@ async fn run() -> Result<(), Box<dyn std::error::Error>> {
         publishing = publishing.mode(),
         "alertkit server started"
     );
-    warn_unused(&config);
     axum::serve(listener, api::router(state))
         .with_graceful_shutdown(shutdown_signal())
         .await?;
