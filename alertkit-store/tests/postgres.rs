@@ -299,3 +299,132 @@ async fn stats_migration_fills_rows_written_before_it() {
         ]
     );
 }
+
+fn classification(severity: alertkit_core::Severity) -> Arc<alertkit_core::Classification> {
+    Arc::new(alertkit_core::Classification::new(
+        severity,
+        alertkit_core::Category::Availability,
+        0.9,
+        alertkit_core::ClassificationSource::Rules,
+    ))
+}
+
+/// One batch of verdicts: every item for the current instance is logged in
+/// item order, the last one for an alert is its verdict, and items for a
+/// past instance or an unknown alert attach nothing.
+#[tokio::test]
+async fn classifications_attach_as_one_batch_in_item_order() {
+    use alertkit_core::{EventKind, Severity};
+
+    let Some(store) = fresh().await else { return };
+    let now = OffsetDateTime::now_utc();
+    let alert =
+        |name: &str| Alert::firing(LabelSet::from_pairs([("alertname", name.to_owned())]), now);
+    let (a, b) = (alert("A"), alert("B"));
+    store
+        .record(&[Receipt::new(a.clone(), now), Receipt::new(b.clone(), now)])
+        .await
+        .unwrap();
+    let mut stale = b.state_key();
+    stale.starts_at -= 1;
+    let unknown = alert("Unknown").state_key();
+    let items = vec![
+        (a.state_key(), classification(Severity::Info)),
+        (stale, classification(Severity::Noise)),
+        (a.state_key(), classification(Severity::Critical)),
+        (unknown, classification(Severity::Info)),
+        (b.state_key(), classification(Severity::Warning)),
+    ];
+    let attached = store.attach_classifications(&items, now).await.unwrap();
+    assert_eq!(attached, [true, false, true, false, true]);
+    let rec = store.get(a.fingerprint()).await.unwrap().unwrap();
+    assert_eq!(
+        rec.classification.map(|c| c.severity),
+        Some(Severity::Critical),
+        "the last item wins"
+    );
+    let verdicts: Vec<Severity> = store
+        .timeline(a.fingerprint())
+        .await
+        .unwrap()
+        .into_iter()
+        .filter(|e| e.kind == EventKind::Classified)
+        .filter_map(|e| e.classification.map(|c| c.severity))
+        .collect();
+    assert_eq!(verdicts, [Severity::Info, Severity::Critical]);
+    let rec = store.get(b.fingerprint()).await.unwrap().unwrap();
+    assert_eq!(
+        rec.classification.map(|c| c.severity),
+        Some(Severity::Warning)
+    );
+}
+
+/// One batch of settlements of every outcome: each lease is settled once
+/// (a repeat in the same call, or a stale attempt, is refused), and the
+/// target's id for the message is kept.
+#[tokio::test]
+async fn settlements_apply_as_one_batch_fenced_per_lease() {
+    use alertkit_core::traits::{LeaseRef, Outbox, Settlement};
+
+    let Some(store) = fresh().await else { return };
+    store.set_outbox(OutboxOptions::new(["t"], std::time::Duration::ZERO));
+    let now = OffsetDateTime::now_utc();
+    let receipts: Vec<Receipt> = (0..3)
+        .map(|i| {
+            Receipt::new(
+                Alert::firing(
+                    LabelSet::from_pairs([("alertname", format!("Settle{i}"))]),
+                    now,
+                ),
+                now,
+            )
+        })
+        .collect();
+    store.record(&receipts).await.unwrap();
+    let mut claimed = store
+        .claim(
+            "w",
+            &[Arc::from("t")],
+            10,
+            std::time::Duration::from_secs(60),
+        )
+        .await
+        .unwrap();
+    assert_eq!(claimed.len(), 3);
+    claimed.sort_by_key(|d| d.lease.id);
+    let (l0, l1, l2) = (claimed[0].lease, claimed[1].lease, claimed[2].lease);
+    let stale = LeaseRef {
+        id: l0.id,
+        attempt: l0.attempt + 1,
+    };
+    let held = store
+        .settle(&[
+            Settlement::delivered(stale),
+            Settlement::delivered(l0).with_remote_id(Some("r0".to_owned())),
+            Settlement::delivered(l0),
+            Settlement::retry(l1, now + time::Duration::hours(1), "503"),
+            Settlement::dead(l2, "gone"),
+        ])
+        .await
+        .unwrap();
+    assert_eq!(held, [false, true, false, true, true]);
+    let fp = |d: &alertkit_core::traits::Delivery| d.notification.alert.fingerprint();
+    let log = store.deliveries(fp(&claimed[0])).await.unwrap();
+    assert_eq!(log.len(), 1, "one attempt logged: {log:?}");
+    assert_eq!(store.deliveries(fp(&claimed[1])).await.unwrap().len(), 1);
+    let depth = store.depth().await.unwrap();
+    assert_eq!(
+        depth
+            .iter()
+            .map(|d| (d.pending, d.in_flight, d.dead))
+            .collect::<Vec<_>>(),
+        [(1, 0, 1)],
+        "one retry pending, one dead letter"
+    );
+    let dead = store
+        .dead_letters(&alertkit_core::traits::DeadLetterQuery::default())
+        .await
+        .unwrap();
+    assert_eq!(dead.len(), 1);
+    assert_eq!(dead[0].id, l2.id);
+}

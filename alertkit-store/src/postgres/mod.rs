@@ -6,17 +6,17 @@ use std::time::Duration;
 
 use alertkit_core::traits::HistoryPage;
 use alertkit_core::{
-    AlertRecord, Classification, EventKind, Fingerprint, HistoryEvent, HistoryQuery, HistoryStore,
-    Receipt, RecordOutcome, StateKey, StoreError,
+    AlertRecord, Classification, Fingerprint, HistoryEvent, HistoryQuery, HistoryStore, Receipt,
+    RecordOutcome, StateKey, StoreError,
 };
 use async_trait::async_trait;
 use sqlx::postgres::{PgConnectOptions, PgPool, PgPoolOptions};
-use sqlx::{Postgres, Row as _, Transaction};
 use time::OffsetDateTime;
 
-use crate::sql::codec::{self, db, fp_key, json, nanos, status_code};
-use crate::sql::outbox::{EnqueueRows, OutboxOptions, OutboxState};
+use crate::sql::codec::{self, db, fp_key};
+use crate::sql::outbox::{OutboxOptions, OutboxState};
 
+mod ingest;
 mod outbox;
 mod pool;
 mod stats;
@@ -66,8 +66,9 @@ impl PostgresOptions {
 
 /// Alert history in PostgreSQL, safe for several replicas on one database.
 ///
-/// Each `record` is one transaction of a fixed number of statements whatever
-/// the batch size (arrays bound with `UNNEST`). Writers of the same
+/// Each `record` is one transaction of four round trips whatever the batch
+/// size (`BEGIN` with the locks, the read of the batch's rows, one write
+/// statement over `UNNEST` arrays, `COMMIT`). Writers of the same
 /// fingerprints are serialised by transaction-scoped advisory locks on 32
 /// fingerprint buckets, taken in bucket order (no deadlocks), so concurrent
 /// replicas never record a receipt twice. The state machine
@@ -119,6 +120,18 @@ impl PostgresHistoryStore {
         let pool = PgPoolOptions::new()
             .max_connections(options.max_connections.max(1))
             .acquire_timeout(options.acquire_timeout)
+            // A connection back in the pool within the last second is used
+            // as is (a health check is a round trip on every acquire); one
+            // idle for longer is pinged first and replaced if it is dead.
+            .test_before_acquire(false)
+            .before_acquire(|conn, meta| {
+                Box::pin(async move {
+                    if meta.idle_for >= Duration::from_secs(1) {
+                        sqlx::Connection::ping(conn).await?;
+                    }
+                    Ok(true)
+                })
+            })
             .connect_with(connect)
             .await
             .map_err(db)?;
@@ -183,202 +196,10 @@ impl PostgresHistoryStore {
     }
 }
 
-fn opt_nanos(field: &str, t: Option<OffsetDateTime>) -> Result<Option<i64>, StoreError> {
-    t.map(|t| nanos(field, t)).transpose()
-}
-
-/// `alertkit_alerts` columns as arrays, for one `UNNEST` insert.
-#[derive(Default)]
-struct AlertColumns {
-    fingerprint: Vec<i64>,
-    labels: Vec<String>,
-    annotations: Vec<String>,
-    status: Vec<i64>,
-    starts_at: Vec<i64>,
-    ends_at: Vec<Option<i64>>,
-    first_seen: Vec<i64>,
-    last_seen: Vec<i64>,
-    last_changed: Vec<i64>,
-    fire_count: Vec<i64>,
-    transitions: Vec<i64>,
-    classification: Vec<Option<String>>,
-    generator_url: Vec<String>,
-    severity: Vec<&'static str>,
-    namespace: Vec<String>,
-}
-
-impl AlertColumns {
-    fn push(&mut self, r: &AlertRecord) -> Result<(), StoreError> {
-        self.fingerprint.push(fp_key(r.fingerprint));
-        self.labels.push(json(&r.labels)?);
-        self.annotations.push(json(&r.annotations)?);
-        self.status.push(status_code(r.status));
-        self.starts_at.push(nanos("startsAt", r.starts_at)?);
-        self.ends_at.push(opt_nanos("endsAt", r.ends_at)?);
-        self.first_seen.push(nanos("first_seen", r.first_seen)?);
-        self.last_seen.push(nanos("last_seen", r.last_seen)?);
-        self.last_changed
-            .push(nanos("last_changed", r.last_changed)?);
-        self.fire_count.push(i64::from(r.fire_count));
-        self.transitions.push(i64::from(r.transitions));
-        self.classification
-            .push(r.classification.as_deref().map(json).transpose()?);
-        self.generator_url
-            .push(codec::url_text(&r.generator_url).into_owned());
-        self.severity.push(r.severity().as_str());
-        self.namespace.push(crate::sql::stats::namespace(&r.labels));
-        Ok(())
-    }
-}
-
-async fn upsert_alerts(
-    tx: &mut Transaction<'_, Postgres>,
-    records: &[AlertRecord],
-) -> Result<(), StoreError> {
-    let mut c = AlertColumns::default();
-    for r in records {
-        c.push(r)?;
-    }
-    sqlx::query(
-        "INSERT INTO alertkit_alerts \
-         (fingerprint, labels, annotations, status, starts_at, ends_at, first_seen, last_seen, \
-          last_changed, fire_count, transitions, classification, generator_url, severity, \
-          namespace) \
-         SELECT * FROM UNNEST($1::bigint[], $2::text[], $3::text[], $4::bigint[], $5::bigint[], \
-           $6::bigint[], $7::bigint[], $8::bigint[], $9::bigint[], $10::bigint[], $11::bigint[], \
-           $12::text[], $13::text[], $14::text[], $15::text[]) \
-         ON CONFLICT (fingerprint) DO UPDATE SET \
-           annotations = EXCLUDED.annotations, status = EXCLUDED.status, \
-           starts_at = EXCLUDED.starts_at, ends_at = EXCLUDED.ends_at, \
-           last_seen = EXCLUDED.last_seen, last_changed = EXCLUDED.last_changed, \
-           fire_count = EXCLUDED.fire_count, transitions = EXCLUDED.transitions, \
-           classification = EXCLUDED.classification, generator_url = EXCLUDED.generator_url, \
-           severity = EXCLUDED.severity",
-    )
-    .bind(c.fingerprint)
-    .bind(c.labels)
-    .bind(c.annotations)
-    .bind(c.status)
-    .bind(c.starts_at)
-    .bind(c.ends_at)
-    .bind(c.first_seen)
-    .bind(c.last_seen)
-    .bind(c.last_changed)
-    .bind(c.fire_count)
-    .bind(c.transitions)
-    .bind(c.classification)
-    .bind(c.generator_url)
-    .bind(c.severity)
-    .bind(c.namespace)
-    .execute(&mut **tx)
-    .await
-    .map_err(db)?;
-    Ok(())
-}
-
-async fn insert_events(
-    tx: &mut Transaction<'_, Postgres>,
-    events: &[HistoryEvent],
-) -> Result<(), StoreError> {
-    if events.is_empty() {
-        return Ok(());
-    }
-    let mut fp = Vec::new();
-    let mut kind = Vec::new();
-    let mut at = Vec::new();
-    let mut status = Vec::new();
-    let mut starts = Vec::new();
-    let mut ends = Vec::new();
-    let mut annotations = Vec::new();
-    let mut classification = Vec::new();
-    for e in events {
-        fp.push(fp_key(e.fingerprint));
-        kind.push(e.kind.as_str());
-        at.push(nanos("at", e.at)?);
-        status.push(status_code(e.status));
-        starts.push(nanos("startsAt", e.starts_at)?);
-        ends.push(opt_nanos("endsAt", e.ends_at)?);
-        annotations.push(e.annotations.as_ref().map(json).transpose()?);
-        classification.push(e.classification.as_deref().map(json).transpose()?);
-    }
-    sqlx::query(
-        "INSERT INTO alertkit_events \
-         (fingerprint, kind, at, status, starts_at, ends_at, annotations, classification) \
-         SELECT * FROM UNNEST($1::bigint[], $2::text[], $3::bigint[], $4::bigint[], \
-           $5::bigint[], $6::bigint[], $7::text[], $8::text[])",
-    )
-    .bind(fp)
-    .bind(kind)
-    .bind(at)
-    .bind(status)
-    .bind(starts)
-    .bind(ends)
-    .bind(annotations)
-    .bind(classification)
-    .execute(&mut **tx)
-    .await
-    .map_err(db)?;
-    Ok(())
-}
-
-/// Advisory-lock class of alertkit's row locks (`pg_advisory_xact_lock(class, bucket)`),
-/// so they never collide with other applications' single-key locks.
-const LOCK_CLASS: i32 = 0x616b; // "ak"
-
-/// Buckets fingerprints hash into: bounds the locks one transaction takes
-/// (Postgres' lock table is shared and small) while keeping writers of
-/// unrelated alerts mostly apart.
-const LOCK_BUCKETS: i64 = 32;
-
-/// Locks the buckets of the alerts `keys` for this transaction, in bucket
-/// order (so two writers can never deadlock).
-async fn lock(tx: &mut Transaction<'_, Postgres>, keys: &[i64]) -> Result<(), StoreError> {
-    let mut buckets: Vec<i32> = keys
-        .iter()
-        .map(|k| i32::try_from(k.rem_euclid(LOCK_BUCKETS)).unwrap_or(0))
-        .collect();
-    buckets.sort_unstable();
-    buckets.dedup();
-    sqlx::query("SELECT pg_advisory_xact_lock($1, b) FROM UNNEST($2::int[]) AS t(b) ORDER BY b")
-        .bind(LOCK_CLASS)
-        .bind(buckets)
-        .execute(&mut **tx)
-        .await
-        .map_err(db)?;
-    Ok(())
-}
-
 #[async_trait]
 impl HistoryStore for PostgresHistoryStore {
     async fn record(&self, receipts: &[Receipt]) -> Result<RecordOutcome, StoreError> {
-        crate::sql::check_times(receipts)?;
-        if receipts.is_empty() {
-            return Ok(RecordOutcome::default());
-        }
-        let keys: Vec<i64> = receipts
-            .iter()
-            .map(|r| fp_key(r.alert.fingerprint()))
-            .collect();
-        let mut tx = self.pool.begin().await.map_err(db)?;
-        lock(&mut tx, &keys).await?;
-        let rows = sqlx::query("SELECT * FROM alertkit_alerts WHERE fingerprint = ANY($1)")
-            .bind(&keys)
-            .fetch_all(&mut *tx)
-            .await
-            .map_err(db)?;
-        let stored = rows.iter().map(codec::record).collect::<Result<_, _>>()?;
-        let batch = crate::sql::apply_batch(receipts, &keys, stored);
-        let now = OffsetDateTime::now_utc();
-        let queued = EnqueueRows::build(&self.outbox.options(), receipts, &batch.changes, now)?;
-        upsert_alerts(&mut tx, &batch.records).await?;
-        insert_events(&mut tx, &batch.events).await?;
-        if queued.len() > 0 {
-            outbox::enqueue(&mut tx, &queued, nanos("now", now)?).await?;
-        }
-        tx.commit().await.map_err(db)?;
-        Ok(RecordOutcome {
-            changes: batch.changes,
-        })
+        ingest::record(&self.pool, &self.outbox, receipts).await
     }
 
     async fn attach_classifications(
@@ -386,47 +207,7 @@ impl HistoryStore for PostgresHistoryStore {
         items: &[(StateKey, Arc<Classification>)],
         at: OffsetDateTime,
     ) -> Result<Vec<bool>, StoreError> {
-        let at_nanos = nanos("at", at)?;
-        let mut tx = self.pool.begin().await.map_err(db)?;
-        let keys: Vec<i64> = items.iter().map(|(k, _)| fp_key(k.fingerprint)).collect();
-        lock(&mut tx, &keys).await?;
-        let mut attached = Vec::with_capacity(items.len());
-        let mut events = Vec::new();
-        for (key, classification) in items {
-            let Ok(starts_at) = i64::try_from(key.starts_at) else {
-                attached.push(false);
-                continue;
-            };
-            let row = sqlx::query(
-                "UPDATE alertkit_alerts SET classification = $3, severity = $4 \
-                 WHERE fingerprint = $1 AND starts_at = $2 RETURNING status, starts_at, ends_at",
-            )
-            .bind(fp_key(key.fingerprint))
-            .bind(starts_at)
-            .bind(json(&**classification)?)
-            .bind(classification.severity.as_str())
-            .fetch_optional(&mut *tx)
-            .await
-            .map_err(db)?;
-            let Some(row) = row else {
-                attached.push(false);
-                continue;
-            };
-            let mut e = codec::event_from_parts(
-                key.fingerprint,
-                EventKind::Classified,
-                at_nanos,
-                row.try_get("status").map_err(db)?,
-                row.try_get("starts_at").map_err(db)?,
-                row.try_get("ends_at").map_err(db)?,
-            )?;
-            e.classification = Some(Arc::clone(classification));
-            events.push(e);
-            attached.push(true);
-        }
-        insert_events(&mut tx, &events).await?;
-        tx.commit().await.map_err(db)?;
-        Ok(attached)
+        ingest::attach_classifications(&self.pool, items, at).await
     }
 
     async fn get(&self, fingerprint: Fingerprint) -> Result<Option<AlertRecord>, StoreError> {

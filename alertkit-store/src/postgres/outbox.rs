@@ -6,45 +6,17 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use alertkit_core::traits::{
-    AttemptOutcome, DeadLetter, DeadLetterQuery, Delivery, DeliveryAttempt, LeaseRef, Outbox,
-    QueueDepth, Settlement,
+    DeadLetter, DeadLetterQuery, Delivery, DeliveryAttempt, LeaseRef, Outbox, QueueDepth,
+    Settlement,
 };
 use alertkit_core::{Fingerprint, Handoff, Notification, StoreError};
 use async_trait::async_trait;
-use sqlx::{Postgres, Row as _, Transaction};
+use sqlx::Row as _;
 use time::OffsetDateTime;
 
 use super::PostgresHistoryStore;
 use crate::sql::codec::{db, fp_key, nanos};
-use crate::sql::outbox::{self, EnqueueRows, SettleBinds};
-
-/// Inserts outbox rows in one statement; a row for a (target, change)
-/// already queued is kept.
-pub(super) async fn enqueue(
-    tx: &mut Transaction<'_, Postgres>,
-    rows: &EnqueueRows,
-    now: i64,
-) -> Result<(), StoreError> {
-    sqlx::query(
-        "INSERT INTO alertkit_outbox \
-         (target, dedup_key, fingerprint, kind, payload, received_at, due_at, enqueued_at, state) \
-         SELECT t, d, f, k, p, r, u, $8, 0 FROM UNNEST($1::text[], $2::text[], $3::bigint[], \
-           $4::text[], $5::text[], $6::bigint[], $7::bigint[]) AS x(t, d, f, k, p, r, u) \
-         ON CONFLICT (target, dedup_key) DO NOTHING",
-    )
-    .bind(&rows.target)
-    .bind(&rows.dedup_key)
-    .bind(&rows.fingerprint)
-    .bind(&rows.kind)
-    .bind(&rows.payload)
-    .bind(&rows.received_at)
-    .bind(&rows.due_at)
-    .bind(now)
-    .execute(&mut **tx)
-    .await
-    .map_err(db)?;
-    Ok(())
-}
+use crate::sql::outbox::{self, SettleBinds};
 
 fn now_nanos() -> Result<i64, StoreError> {
     nanos("now", OffsetDateTime::now_utc())
@@ -70,6 +42,73 @@ fn dead_binds(q: &DeadLetterQuery) -> Result<DeadBinds, StoreError> {
         ids: q.ids.clone(),
     })
 }
+
+/// Settlements as arrays, for the one `SETTLE` statement.
+#[derive(Default)]
+struct SettleColumns {
+    id: Vec<i64>,
+    attempt: Vec<i64>,
+    outcome: Vec<&'static str>,
+    status: Vec<Option<i64>>,
+    detail: Vec<Option<String>>,
+    latency_us: Vec<i64>,
+    retry_at: Vec<Option<i64>>,
+    remote: Vec<Option<String>>,
+}
+
+impl SettleColumns {
+    fn push(&mut self, s: &Settlement, b: &SettleBinds) {
+        self.id.push(b.id);
+        self.attempt.push(b.attempt);
+        self.outcome.push(b.outcome);
+        self.status.push(b.status);
+        self.detail.push(b.detail.clone());
+        self.latency_us.push(b.latency_us);
+        self.retry_at.push(b.retry_at);
+        self.remote.push(s.remote_id.clone());
+    }
+}
+
+/// Settles a batch in one statement. `f` is the fence: the rows still
+/// leased for the settled attempt, locked (`FOR UPDATE`, so a concurrent
+/// reclaim is waited for and re-checked); only those are logged and
+/// settled. Delivered and skipped rows are done (keeping the target's id
+/// for the message, the last one per alert and target winning), retries are
+/// due again at their time, dead rows move to the dead letters. Returns the
+/// leases (id, attempt) settled.
+const SETTLE: &str = "WITH \
+    s AS (SELECT * FROM UNNEST($1::bigint[], $2::bigint[], $3::text[], $4::bigint[], \
+        $5::text[], $6::bigint[], $7::bigint[], $8::text[]) \
+      WITH ORDINALITY AS s(id, attempt, outcome, status, detail, latency_us, retry_at, remote, n)), \
+    f AS (SELECT o.id, o.target, o.dedup_key, o.fingerprint, o.kind, o.payload, o.received_at, \
+        o.enqueued_at, o.attempts, s.outcome, s.status, s.detail, s.latency_us, s.retry_at, \
+        s.remote, s.n \
+      FROM alertkit_outbox o JOIN s ON o.id = s.id AND o.attempts = s.attempt \
+      WHERE o.state = 1 FOR UPDATE OF o), \
+    log AS (INSERT INTO alertkit_delivery_log \
+        (delivery_id, target, fingerprint, kind, attempt, at, outcome, status, detail, \
+         latency_us) \
+      SELECT id, target, fingerprint, kind, attempts, $9, outcome, status, detail, latency_us \
+      FROM f ORDER BY n RETURNING delivery_id, attempt), \
+    done AS (UPDATE alertkit_outbox o SET state = 2, done_at = $9, locked_by = NULL, \
+        last_error = f.detail, last_status = f.status \
+      FROM f WHERE o.id = f.id AND f.outcome IN ('delivered', 'skipped')), \
+    refs AS (INSERT INTO alertkit_delivery_refs (target, fingerprint, remote_ref, updated_at) \
+      SELECT DISTINCT ON (target, fingerprint) target, fingerprint, remote, $9 FROM f \
+      WHERE remote IS NOT NULL AND outcome IN ('delivered', 'skipped') \
+      ORDER BY target, fingerprint, n DESC \
+      ON CONFLICT (target, fingerprint) DO UPDATE SET \
+        remote_ref = excluded.remote_ref, updated_at = excluded.updated_at), \
+    retry AS (UPDATE alertkit_outbox o SET state = 0, due_at = f.retry_at, locked_by = NULL, \
+        last_error = f.detail, last_status = f.status \
+      FROM f WHERE o.id = f.id AND f.outcome = 'retry'), \
+    dead AS (INSERT INTO alertkit_dead_letters \
+        (id, target, dedup_key, fingerprint, kind, payload, received_at, enqueued_at, attempts, \
+         last_error, last_status, died_at) \
+      SELECT id, target, dedup_key, fingerprint, kind, payload, received_at, enqueued_at, \
+        attempts, detail, status, $9 FROM f WHERE outcome = 'dead'), \
+    gone AS (DELETE FROM alertkit_outbox o USING f WHERE o.id = f.id AND f.outcome = 'dead') \
+    SELECT delivery_id, attempt FROM log";
 
 #[async_trait]
 impl Outbox for PostgresHistoryStore {
@@ -126,120 +165,58 @@ impl Outbox for PostgresHistoryStore {
             .iter()
             .map(SettleBinds::new)
             .collect::<Result<Vec<_>, _>>()?;
+        let mut cols = SettleColumns::default();
+        // A lease settled twice in one call counts once, as if applied in
+        // order (the second finds it no longer in flight).
+        let mut seen = std::collections::HashSet::with_capacity(binds.len());
+        for (s, b) in settlements.iter().zip(&binds) {
+            if seen.insert((b.id, b.attempt)) {
+                cols.push(s, b);
+            }
+        }
+        if cols.id.is_empty() {
+            return Ok(Vec::new());
+        }
         let now = now_nanos()?;
         let mut tx = self.pool.begin().await.map_err(db)?;
-        let mut held = Vec::with_capacity(binds.len());
-        for (s, b) in settlements.iter().zip(&binds) {
-            // Logging first doubles as the fence: no row, no lease.
-            let logged = sqlx::query(
-                "INSERT INTO alertkit_delivery_log \
-                 (delivery_id, target, fingerprint, kind, attempt, at, outcome, status, detail, \
-                  latency_us) \
-                 SELECT id, target, fingerprint, kind, attempts, $3::bigint, $4::text, $5::bigint, \
-                   $6::text, $7::bigint \
-                 FROM alertkit_outbox WHERE id = $1 AND attempts = $2 AND state = 1",
-            )
-            .bind(b.id)
-            .bind(b.attempt)
+        let held: Vec<(i64, i64)> = sqlx::query_as(SETTLE)
+            .bind(&cols.id)
+            .bind(&cols.attempt)
+            .bind(&cols.outcome)
+            .bind(&cols.status)
+            .bind(&cols.detail)
+            .bind(&cols.latency_us)
+            .bind(&cols.retry_at)
+            .bind(&cols.remote)
             .bind(now)
-            .bind(b.outcome)
-            .bind(b.status)
-            .bind(&b.detail)
-            .bind(b.latency_us)
-            .execute(&mut *tx)
+            .fetch_all(&mut *tx)
             .await
-            .map_err(db)?
-            .rows_affected();
-            if logged == 0 {
-                held.push(false);
-                continue;
-            }
-            match s.outcome {
-                AttemptOutcome::Delivered | AttemptOutcome::Skipped => {
-                    sqlx::query(
-                        "UPDATE alertkit_outbox SET state = 2, done_at = $2, locked_by = NULL, \
-                           last_error = $3, last_status = $4 WHERE id = $1",
-                    )
-                    .bind(b.id)
-                    .bind(now)
-                    .bind(&b.detail)
-                    .bind(b.status)
-                    .execute(&mut *tx)
-                    .await
-                    .map_err(db)?;
-                    if let Some(remote) = &s.remote_id {
-                        sqlx::query(
-                            "INSERT INTO alertkit_delivery_refs \
-                               (target, fingerprint, remote_ref, updated_at) \
-                             SELECT target, fingerprint, $2::text, $3::bigint FROM alertkit_outbox WHERE id = $1 \
-                             ON CONFLICT (target, fingerprint) DO UPDATE SET \
-                               remote_ref = excluded.remote_ref, updated_at = excluded.updated_at",
-                        )
-                        .bind(b.id)
-                        .bind(remote)
-                        .bind(now)
-                        .execute(&mut *tx)
-                        .await
-                        .map_err(db)?;
-                    }
-                }
-                AttemptOutcome::Retry => {
-                    sqlx::query(
-                        "UPDATE alertkit_outbox SET state = 0, due_at = $2, locked_by = NULL, \
-                           last_error = $3, last_status = $4 WHERE id = $1",
-                    )
-                    .bind(b.id)
-                    .bind(b.retry_at)
-                    .bind(&b.detail)
-                    .bind(b.status)
-                    .execute(&mut *tx)
-                    .await
-                    .map_err(db)?;
-                }
-                AttemptOutcome::Dead => {
-                    sqlx::query(
-                        "INSERT INTO alertkit_dead_letters \
-                         (id, target, dedup_key, fingerprint, kind, payload, received_at, \
-                          enqueued_at, attempts, last_error, last_status, died_at) \
-                         SELECT id, target, dedup_key, fingerprint, kind, payload, received_at, \
-                           enqueued_at, attempts, $2::text, $3::bigint, $4::bigint FROM alertkit_outbox WHERE id = $1",
-                    )
-                    .bind(b.id)
-                    .bind(&b.detail)
-                    .bind(b.status)
-                    .bind(now)
-                    .execute(&mut *tx)
-                    .await
-                    .map_err(db)?;
-                    sqlx::query("DELETE FROM alertkit_outbox WHERE id = $1")
-                        .bind(b.id)
-                        .execute(&mut *tx)
-                        .await
-                        .map_err(db)?;
-                }
-            }
-            held.push(true);
-        }
+            .map_err(db)?;
         tx.commit().await.map_err(db)?;
-        Ok(held)
+        let held: std::collections::HashSet<(i64, i64)> = held.into_iter().collect();
+        let mut first = std::collections::HashSet::with_capacity(binds.len());
+        Ok(binds
+            .iter()
+            .map(|b| first.insert((b.id, b.attempt)) && held.contains(&(b.id, b.attempt)))
+            .collect())
     }
 
     async fn unlease(&self, leases: &[LeaseRef]) -> Result<(), StoreError> {
         let now = now_nanos()?;
-        let mut tx = self.pool.begin().await.map_err(db)?;
-        for l in leases {
-            sqlx::query(
-                "UPDATE alertkit_outbox SET state = 0, attempts = attempts - 1, due_at = $3, \
-                   locked_by = NULL WHERE id = $1 AND attempts = $2 AND state = 1",
-            )
-            .bind(l.id)
-            .bind(i64::from(l.attempt))
-            .bind(now)
-            .execute(&mut *tx)
-            .await
-            .map_err(db)?;
-        }
-        tx.commit().await.map_err(db)?;
+        let ids: Vec<i64> = leases.iter().map(|l| l.id).collect();
+        let attempts: Vec<i64> = leases.iter().map(|l| i64::from(l.attempt)).collect();
+        // One statement; a lease listed twice is returned once.
+        sqlx::query(
+            "UPDATE alertkit_outbox o SET state = 0, attempts = o.attempts - 1, due_at = $3, \
+               locked_by = NULL FROM UNNEST($1::bigint[], $2::bigint[]) AS l(id, attempt) \
+             WHERE o.id = l.id AND o.attempts = l.attempt AND o.state = 1",
+        )
+        .bind(&ids)
+        .bind(&attempts)
+        .bind(now)
+        .execute(&self.pool)
+        .await
+        .map_err(db)?;
         self.outbox.wakeup.notify_waiters();
         Ok(())
     }

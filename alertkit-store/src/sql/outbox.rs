@@ -109,6 +109,8 @@ impl EnqueueRows {
         Ok(rows)
     }
 
+    /// Rows to insert (the SQLite writer skips the statement when zero).
+    #[cfg_attr(not(feature = "sqlite"), allow(dead_code))]
     pub(crate) fn len(&self) -> usize {
         self.target.len()
     }
