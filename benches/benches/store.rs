@@ -9,7 +9,14 @@
 //! a fresh schema; skipped when unreachable). `store/memory/*` is
 //! the in-memory store, for scale.
 //!
-//! Targets (store issue): SQLite durable ingest ≥ 150k alerts/s; Postgres ≥ 50k alerts/s.
+//! `store/postgres/timeline`: one `HistoryStore::timeline(fingerprint)` call on
+//! the Postgres store after the record benchmarks filled it (tens of
+//! thousands of alerts), for one of 1,000 alerts with a four-event timeline
+//! (fired, resolved, re-fired, annotations changed), taken in turn. Its p50
+//! and p99 over 5,000 calls are printed too.
+//!
+//! Targets (store issue): SQLite durable ingest ≥ 150k alerts/s; Postgres ≥ 50k alerts/s;
+//! timeline query p99 < 5 ms.
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -17,7 +24,7 @@ use std::time::{Duration, Instant};
 
 use alertkit_benches::alerts;
 use alertkit_core::memory::MemoryHistoryStore;
-use alertkit_core::{HistoryStore, Receipt};
+use alertkit_core::{Annotations, Fingerprint, HistoryStore, Receipt};
 use alertkit_store::{PostgresHistoryStore, PostgresOptions, SqliteHistoryStore};
 use criterion::{Criterion, Throughput, criterion_group, criterion_main};
 use time::OffsetDateTime;
@@ -104,10 +111,85 @@ fn store(c: &mut Criterion) {
         });
     }
     group.finish();
+    if let Some(postgres) = &postgres {
+        timeline(c, &rt, postgres);
+    }
     rt.block_on(sqlite.close());
     for suffix in ["", "-wal", "-shm"] {
         let _ = std::fs::remove_file(format!("{}{suffix}", path.display()));
     }
+}
+
+/// Records 1,000 alerts with four events each; returns their fingerprints.
+async fn with_timelines(store: &dyn HistoryStore) -> Vec<Fingerprint> {
+    let t0 = OffsetDateTime::now_utc();
+    let firing = alerts(1000, ROUND.fetch_add(1, Ordering::Relaxed));
+    let mut firing: Vec<_> = firing
+        .into_iter()
+        .map(|mut a| {
+            a.status = alertkit_core::Status::Firing;
+            a.ends_at = None;
+            a.starts_at = t0;
+            a
+        })
+        .collect();
+    let second = time::Duration::seconds(1);
+    let at = |n: i32| t0 + second * n;
+    let batch = |alerts: &[alertkit_core::Alert], n: i32| {
+        alerts
+            .iter()
+            .map(|a| Receipt::new(a.clone(), at(n)))
+            .collect::<Vec<_>>()
+    };
+    store.record(&batch(&firing, 0)).await.expect("fire");
+    let resolved: Vec<_> = firing
+        .iter()
+        .map(|a| a.clone().resolved_at(at(1)))
+        .collect();
+    store.record(&batch(&resolved, 1)).await.expect("resolve");
+    for a in &mut firing {
+        a.starts_at = at(2);
+    }
+    store.record(&batch(&firing, 2)).await.expect("refire");
+    for a in &mut firing {
+        a.annotations = Annotations::from_pairs([("summary", "changed")]);
+    }
+    store.record(&batch(&firing, 3)).await.expect("annotate");
+    firing
+        .iter()
+        .map(alertkit_core::Alert::fingerprint)
+        .collect()
+}
+
+fn timeline(c: &mut Criterion, rt: &tokio::runtime::Runtime, store: &PostgresHistoryStore) {
+    let fps = rt.block_on(with_timelines(store));
+    let next = AtomicU64::new(0);
+    let pick = || fps[next.fetch_add(1, Ordering::Relaxed) as usize % fps.len()];
+    let mut samples: Vec<Duration> = rt.block_on(async {
+        let mut v = Vec::with_capacity(5000);
+        for _ in 0..5000 {
+            let start = Instant::now();
+            let events = store.timeline(pick()).await.expect("timeline");
+            v.push(start.elapsed());
+            assert_eq!(events.len(), 4);
+        }
+        v
+    });
+    samples.sort_unstable();
+    eprintln!(
+        "store/postgres/timeline: p50 {:?}, p99 {:?} over {} calls",
+        samples[samples.len() / 2],
+        samples[samples.len() * 99 / 100],
+        samples.len()
+    );
+    let mut group = c.benchmark_group("store");
+    group.bench_function("postgres/timeline", |b| {
+        b.to_async(rt).iter(|| async {
+            let events = store.timeline(pick()).await.expect("timeline");
+            assert_eq!(events.len(), 4);
+        });
+    });
+    group.finish();
 }
 
 criterion_group!(benches, store);
