@@ -2,10 +2,6 @@
 //! PostgreSQL has `ssl = on` with its snakeoil certificate, CN `localhost`).
 //! `sslmode` and `sslrootcert` in the URL are all a deployment sets.
 //!
-//! A refused certificate is the negative case; an untrusted *root* cannot be
-//! shown here because sqlx adds the system trust store to `sslrootcert`, and
-//! Debian's `/etc/ssl/certs` holds the snakeoil certificate itself.
-//!
 //! Skipped with a printed reason when the server is unreachable (unless
 //! `ALERTKIT_REQUIRE_SERVICES=1`, set by `.ci/run`) or has TLS turned off.
 
@@ -115,4 +111,27 @@ async fn verify_full_checks_the_certificate_and_the_host_name() {
     let shown = format!("{err} {err:?}");
     assert!(shown.to_lowercase().contains("certificate"), "{shown}");
     assert!(!shown.contains("hunter2"), "{shown}");
+}
+
+#[tokio::test]
+async fn verify_ca_refuses_an_untrusted_server() {
+    let Some(_server) = server().await else {
+        return;
+    };
+    // A public root that never signed a snakeoil certificate.
+    let other = "/etc/ssl/certs/ISRG_Root_X1.pem";
+    if !Path::new(other).exists() {
+        eprintln!("skipped: {other} is missing");
+        return;
+    }
+    let url = format!("{PLAIN}?sslmode=verify-ca&sslrootcert={other}");
+    let err =
+        PostgresHistoryStore::open_with(PostgresOptions::new(url).schema(schema("untrusted")))
+            .await
+            .unwrap_err();
+    let shown = format!("{err} {err:?}").to_lowercase();
+    assert!(
+        shown.contains("certificate") || shown.contains("issuer"),
+        "{shown}"
+    );
 }

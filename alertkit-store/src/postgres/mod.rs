@@ -31,7 +31,7 @@ pub struct PostgresOptions {
     /// `postgres://user@host:port/database`. TLS (rustls) is set in the URL
     /// as libpq does: `sslmode=require` (encrypt), `verify-ca` (and check the
     /// chain) or `verify-full` (and the host name), with `sslrootcert=` for a
-    /// private CA; the system trust store is always added to it.
+    /// private CA (the Mozilla root bundle of `webpki-roots` is trusted too).
     pub url: String,
     /// Schema holding alertkit's tables (created if missing); `None` uses
     /// the connection's default `search_path`.

@@ -5,6 +5,7 @@ mod lock;
 
 pub use lock::RedisLocks;
 
+use std::path::PathBuf;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
@@ -19,8 +20,13 @@ use redis::aio::{ConnectionManager, ConnectionManagerConfig};
 #[derive(Debug, Clone)]
 #[non_exhaustive]
 pub struct RedisOptions {
-    /// `redis://host:port/db` (or `rediss://` when the `redis` crate's TLS is enabled).
+    /// `redis://host:port/db`, or `rediss://host:port/db` for TLS (rustls;
+    /// the server's certificate and host name are verified against the
+    /// system trust store, or against [`ca_cert`](Self::ca_cert)).
     pub url: String,
+    /// A PEM file of the CA that signed the server's certificate, used
+    /// instead of the system trust store (a private CA); `rediss://` only.
+    pub ca_cert: Option<PathBuf>,
     /// Prepended to every key (`alertkit:` by default), so several
     /// applications or tenants can share one Redis.
     pub prefix: String,
@@ -37,10 +43,19 @@ impl RedisOptions {
     pub fn new(url: impl Into<String>) -> Self {
         Self {
             url: url.into(),
+            ca_cert: None,
             prefix: "alertkit:".to_owned(),
             connect_timeout: Duration::from_secs(1),
             response_timeout: Duration::from_millis(250),
         }
+    }
+
+    /// Trusting the CA certificate(s) in the PEM file at `path` (see
+    /// [`ca_cert`](Self::ca_cert)).
+    #[must_use]
+    pub fn ca_cert(mut self, path: impl Into<PathBuf>) -> Self {
+        self.ca_cert = Some(path.into());
+        self
     }
 
     /// With key prefix `prefix`.
@@ -101,7 +116,21 @@ fn error(e: redis::RedisError) -> CacheError {
 impl RedisCache {
     /// Connects (failing fast if Redis is unreachable).
     pub async fn connect(options: RedisOptions) -> Result<Self, CacheError> {
-        let client = redis::Client::open(options.url.as_str()).map_err(error)?;
+        let client = match &options.ca_cert {
+            None => redis::Client::open(options.url.as_str()).map_err(error)?,
+            Some(path) => {
+                let pem = std::fs::read(path).map_err(|e| {
+                    CacheError::Unavailable(
+                        format!("redis CA certificate {}: {e}", path.display()).into(),
+                    )
+                })?;
+                let certificates = redis::TlsCertificates {
+                    client_tls: None,
+                    root_cert: Some(pem),
+                };
+                redis::Client::build_with_tls(options.url.as_str(), certificates).map_err(error)?
+            }
+        };
         let config = ConnectionManagerConfig::new()
             .set_connection_timeout(Some(options.connect_timeout))
             .set_response_timeout(Some(options.response_timeout))

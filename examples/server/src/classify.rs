@@ -54,7 +54,11 @@ impl Classify {
         let l1 = MemoryCache::new(L1_BYTES);
         let (cache, redis): (Arc<dyn Cache>, _) = match &config.redis_url {
             Some(url) => {
-                let redis = RedisCache::connect(RedisOptions::new(url.expose()))
+                let mut options = RedisOptions::new(url.expose());
+                if let Some(ca) = &config.redis_ca_cert {
+                    options = options.ca_cert(ca);
+                }
+                let redis = RedisCache::connect(options)
                     .await
                     .map_err(|e| format!("cannot connect to REDIS_URL: {e}"))?;
                 let tiered = TieredCache::new(l1, redis.clone(), L1_TTL);

@@ -35,6 +35,9 @@ pub(crate) struct Config {
     pub(crate) database: Database,
     /// `redis.url`: the shared tier of the verdict cache and the enrichment mode.
     pub(crate) redis_url: Option<Secret>,
+    /// `redis.ca_cert`: a PEM file of the CA that signed the Redis server's
+    /// certificate (a `rediss://` URL only), instead of the system roots.
+    pub(crate) redis_ca_cert: Option<PathBuf>,
     /// `llm.*`: the LLM classifier (rules answer when it fails).
     pub(crate) llm: Option<Llm>,
     /// `enrichment.mode` (default `enriched`): the starting enrichment mode.
@@ -262,13 +265,26 @@ impl Config {
                 reason: "simulation endpoints need ADMIN_API_KEY to be set".to_owned(),
             });
         }
+        let redis_url: Option<Secret> = raw.parse_or("redis.url", None, |s| {
+            url(s, &["redis", "rediss", "redis+unix", "unix"]).map(|()| Some(Secret::new(s)))
+        })?;
+        let redis_ca_cert = raw.parse_or("redis.ca_cert", None, readable_file)?;
+        if redis_ca_cert.is_some()
+            && !redis_url
+                .as_ref()
+                .is_some_and(|u| u.expose().starts_with("rediss://"))
+        {
+            return Err(ConfigError::Invalid {
+                key: name_of(raw, "redis.ca_cert"),
+                reason: "a CA certificate needs a rediss:// REDIS_URL".to_owned(),
+            });
+        }
         Ok(Self {
             listen: SocketAddr::new(host, port),
             log_level,
             database: database(raw)?,
-            redis_url: raw.parse_or("redis.url", None, |s| {
-                url(s, &["redis", "rediss", "redis+unix", "unix"]).map(|()| Some(Secret::new(s)))
-            })?,
+            redis_url,
+            redis_ca_cert,
             llm: llm(raw)?,
             enrichment_mode: raw.parse_or("enrichment.mode", EnrichmentMode::Enriched, |s| {
                 s.parse::<EnrichmentMode>().map_err(|e| e.to_string())
@@ -276,16 +292,19 @@ impl Config {
             admin_api_key,
             simulation_enabled,
             ingest_auth: ingest_auth(raw)?,
-            targets_file: raw.parse_or("targets.file", None, |s| {
-                let path = PathBuf::from(s);
-                if path.is_file() {
-                    Ok(Some(path))
-                } else {
-                    Err(format!("{s:?} is not a readable file"))
-                }
-            })?,
+            targets_file: raw.parse_or("targets.file", None, readable_file)?,
             limits,
         })
+    }
+}
+
+/// A path that must name a readable file.
+fn readable_file(s: &str) -> Result<Option<PathBuf>, String> {
+    let path = PathBuf::from(s);
+    if path.is_file() {
+        Ok(Some(path))
+    } else {
+        Err(format!("{s:?} is not a readable file"))
     }
 }
 

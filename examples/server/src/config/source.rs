@@ -32,6 +32,7 @@ keys! {
     "database.pool_size" => "DATABASE_POOL_SIZE",
     "database.schema" => "DATABASE_SCHEMA",
     "redis.url" => "REDIS_URL",
+    "redis.ca_cert" => "REDIS_CA_CERT",
     "llm.base_url" => "LLM_BASE_URL",
     "llm.api_key" => "LLM_API_KEY",
     "llm.api_key_file" => "LLM_API_KEY_FILE",

@@ -122,6 +122,7 @@ fn errors_name_the_key_where_it_was_set() {
         ("REDIS_URL", "http://127.0.0.1:6379"),
         ("LLM_BASE_URL", "ftp://llm"),
         ("TARGETS_FILE", "/nonexistent/targets.toml"),
+        ("REDIS_CA_CERT", "/nonexistent/ca.pem"),
     ] {
         let e = err(None, &[(key, value)]);
         assert!(
@@ -129,6 +130,28 @@ fn errors_name_the_key_where_it_was_set() {
             "{key}={value}: {e}"
         );
     }
+}
+
+#[test]
+fn a_redis_ca_certificate_needs_a_tls_url() {
+    let ca = temp_file("redis-ca.pem", "-----BEGIN CERTIFICATE-----\n");
+    let ca = ca.to_str().unwrap();
+    let e = err(
+        None,
+        &[
+            ("REDIS_URL", "redis://127.0.0.1:6379"),
+            ("REDIS_CA_CERT", ca),
+        ],
+    );
+    assert!(e.starts_with("invalid configuration REDIS_CA_CERT:"), "{e}");
+    let e = err(None, &[("REDIS_CA_CERT", ca)]);
+    assert!(e.starts_with("invalid configuration REDIS_CA_CERT:"), "{e}");
+    let c = Config::load(
+        None,
+        env(&[("REDIS_URL", "rediss://cache:6380"), ("REDIS_CA_CERT", ca)]),
+    )
+    .unwrap();
+    assert_eq!(c.redis_ca_cert.as_deref(), Some(Path::new(ca)));
 }
 
 #[test]
@@ -300,6 +323,7 @@ fn the_command_line_names_the_file() {
 fn every_key_can_be_set_in_the_file() {
     let admin = temp_file("admin-key", "0123456789abcdef0123\n");
     let targets = temp_file("targets.toml", "");
+    let ca = temp_file("full-redis-ca.pem", "");
     let file = temp_file(
         "full.toml",
         &format!(
@@ -315,7 +339,8 @@ url = "postgres://alertkit@127.0.0.1:5432/alertkit"
 pool_size = 3
 schema = "alertkit_test"
 [redis]
-url = "redis://127.0.0.1:6379/0"
+url = "rediss://127.0.0.1:6379/0"
+ca_cert = "{}"
 [llm]
 base_url = "https://llm.example/v1/"
 api_key = "k"
@@ -333,6 +358,7 @@ max_alerts_per_request = 7
 [targets]
 file = "{}"
 "#,
+            ca.display(),
             admin.display(),
             targets.display()
         ),
@@ -351,6 +377,7 @@ file = "{}"
     assert!(c.simulation_enabled);
     assert!(matches!(&c.ingest_auth, IngestAuth::Basic { user, .. } if user == "alertmanager"));
     assert_eq!(c.targets_file.as_deref(), Some(targets.as_path()));
+    assert_eq!(c.redis_ca_cert.as_deref(), Some(ca.as_path()));
     let documented: std::collections::HashSet<_> = source::KEYS.iter().map(|k| k.path).collect();
     let used = file_keys(&std::fs::read_to_string(&file).unwrap());
     // Every key but the alternatives of keys set inline above appears.
