@@ -1,10 +1,11 @@
 //! History statistics for the SQL stores: the queries (aggregated in the
-//! database, over covering indexes: see migration `…04_stats.sql`) and the
-//! assembly of their rows. SQLite and Postgres run the same text (`?N`
-//! placeholders become `$N` for Postgres).
+//! database, over covering indexes: see migrations `…04_stats.sql` and
+//! `…05_ingest.sql`) and the assembly of their rows. SQLite and Postgres run
+//! the same text (`?N` placeholders become `$N` for Postgres).
 //!
-//! The alert counts read `alertkit_alerts_stats` (`last_changed, status,
-//! severity`) and `alertkit_alerts_namespace` (`namespace, last_changed`);
+//! The alert counts read `alertkit_alerts_last_changed` (`last_changed,
+//! fingerprint` covering `status, severity`) and `alertkit_alerts_namespace`
+//! (`namespace, last_changed`);
 //! the event queries read `alertkit_events_stats`
 //! (`kind, at, fingerprint, starts_at, ends_at`). Only the rows of top lists
 //! touch the wide tables, to name their alerts.
