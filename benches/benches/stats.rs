@@ -17,13 +17,20 @@
 //!   `VACUUM ANALYZE` after the fill; skipped when unreachable, or when
 //!   `ALERTKIT_BENCH_STATS_PG=0`).
 //!
-//! Target (stats issue): stats over 1M stored alerts < 200 ms.
+//! - `stats/*/timeline`: `HistoryStore::timeline` of one alert of the 1M,
+//!   cycling over 2,000 sampled fingerprints (a fifth of them flapping
+//!   alerts with 7 events, the rest with 1). Before the timed run, each
+//!   sampled timeline is read once and its latency recorded: the p50, p99
+//!   and max of those 2,000 reads are printed as `stats/*: timeline p50 …`.
+//!
+//! Targets (store issue): stats over 1M stored alerts < 200 ms; timeline
+//! query p99 < 5 ms.
 
 use std::time::Instant;
 
 use alertkit_benches::alerts;
 use alertkit_core::traits::{HistoryStats, StatsQuery};
-use alertkit_core::{Alert, HistoryStore, LabelSet, Receipt};
+use alertkit_core::{Alert, Fingerprint, HistoryStore, LabelSet, Receipt};
 use alertkit_store::{PostgresHistoryStore, PostgresOptions, SqliteHistoryStore};
 use criterion::{Criterion, criterion_group, criterion_main};
 use time::{Duration, OffsetDateTime};
@@ -124,7 +131,49 @@ async fn fill(store: &dyn HistoryStore, name: &str) {
     );
 }
 
-fn bench_store<S: HistoryStats + Clone>(
+/// 2,000 fingerprints of the fill: 400 flapping alerts (7 events each) and
+/// 1,600 from batches spread over the month (1 event each).
+fn sampled_fingerprints() -> Vec<Fingerprint> {
+    let mut fps: Vec<Fingerprint> = flaps(&batch(FLAPPING_BATCH), 0)
+        .iter()
+        .step_by(2 * 5)
+        .map(|r| r.alert.fingerprint())
+        .collect();
+    for b in [3, 31, 59, 88] {
+        fps.extend(batch(b).iter().step_by(25).map(|r| r.alert.fingerprint()));
+    }
+    fps
+}
+
+/// Reads every sampled timeline once, timing each read; prints p50/p99/max.
+fn timeline_latencies(
+    rt: &tokio::runtime::Runtime,
+    name: &str,
+    store: &dyn HistoryStore,
+    fps: &[Fingerprint],
+) {
+    let mut took: Vec<std::time::Duration> = rt.block_on(async {
+        let mut took = Vec::with_capacity(fps.len());
+        for &fp in fps {
+            let start = Instant::now();
+            let events = store.timeline(fp).await.expect("timeline");
+            took.push(start.elapsed());
+            assert!(!events.is_empty(), "sampled alerts have a timeline");
+        }
+        took
+    });
+    took.sort_unstable();
+    let at = |q: f64| took[((took.len() - 1) as f64 * q).round() as usize];
+    eprintln!(
+        "stats/{name}: timeline p50 {:?} p99 {:?} max {:?} over {} reads",
+        at(0.50),
+        at(0.99),
+        at(1.0),
+        took.len()
+    );
+}
+
+fn bench_store<S: HistoryStats + HistoryStore + Clone>(
     c: &mut Criterion,
     rt: &tokio::runtime::Runtime,
     name: &str,
@@ -141,8 +190,17 @@ fn bench_store<S: HistoryStats + Clone>(
         "stats/{name}: 24h {:?}",
         rt.block_on(store.stats(&day)).expect("stats")
     );
+    let fps = sampled_fingerprints();
+    timeline_latencies(rt, name, store, &fps);
     let mut group = c.benchmark_group(format!("stats/{name}"));
     group.sample_size(20);
+    let next = std::sync::atomic::AtomicUsize::new(0);
+    group.bench_function("timeline", |b| {
+        b.to_async(rt).iter(|| async {
+            let i = next.fetch_add(1, std::sync::atomic::Ordering::Relaxed) % fps.len();
+            store.timeline(fps[i]).await.expect("timeline")
+        });
+    });
     for (label, q) in [("24h", day), ("30d", month)] {
         group.bench_function(format!("stats_{label}"), |b| {
             b.to_async(rt)
