@@ -22,7 +22,10 @@ pub use breaker::{
     BreakerConfig, BreakerHandle, BreakerPolicy, BreakerState, CircuitBreaker, CircuitBreakerLayer,
     DefaultPolicy,
 };
-pub use cache::{ClassificationCache, ClassificationCacheLayer, classification_cache_key};
+pub use cache::{
+    ClassificationCache, ClassificationCacheFuture, ClassificationCacheLayer,
+    ClassificationCacheStats, ClassificationKey, DEFAULT_L1_BYTES, classification_cache_key,
+};
 pub use fallback::{Fallback, FallbackLayer};
 pub use fanout::{DirectHandoff, FanOut, TargetResult};
 pub use filter::{Filter, FilterLayer, PublishFilter};

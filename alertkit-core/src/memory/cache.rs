@@ -141,3 +141,112 @@ impl Cache for MemoryCache {
         }
     }
 }
+
+/// An in-process cache of decoded values: a lookup is a hash, a map probe
+/// and an `Arc` clone — no encoding, no `async`, no allocation.
+///
+/// It is the L1 of [`ClassificationCacheLayer`](crate::layer::ClassificationCacheLayer)
+/// (decoded verdicts in front of any byte [`Cache`]). Bounded by an estimated
+/// size in bytes (the `weigher` gives each value's), one TTL for every entry;
+/// when the bound is exceeded the least useful entries (TinyLFU) are evicted
+/// and counted.
+///
+/// ```
+/// use std::{sync::Arc, time::Duration};
+/// use alertkit_core::memory::MemoryValueCache;
+///
+/// let cache = MemoryValueCache::<u64, String>::new(1 << 20, Duration::from_secs(60), |v| v.len() as u32);
+/// cache.insert(7, Arc::new("seven".to_owned()));
+/// assert_eq!(cache.get(&7).as_deref().map(String::as_str), Some("seven"));
+/// assert!(cache.get(&8).is_none());
+/// assert_eq!((cache.stats().hits, cache.stats().misses), (1, 1));
+/// ```
+pub struct MemoryValueCache<K, V> {
+    inner: moka::sync::Cache<K, Arc<V>>,
+    counters: Arc<Counters>,
+}
+
+impl<K, V> Clone for MemoryValueCache<K, V> {
+    fn clone(&self) -> Self {
+        Self {
+            inner: self.inner.clone(),
+            counters: Arc::clone(&self.counters),
+        }
+    }
+}
+
+impl<K, V> std::fmt::Debug for MemoryValueCache<K, V>
+where
+    K: std::hash::Hash + Eq + Send + Sync + 'static,
+    V: Send + Sync + 'static,
+{
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("MemoryValueCache")
+            .field("entries", &self.inner.entry_count())
+            .field("weighted_size", &self.inner.weighted_size())
+            .finish()
+    }
+}
+
+impl<K, V> MemoryValueCache<K, V>
+where
+    K: std::hash::Hash + Eq + Send + Sync + 'static,
+    V: Send + Sync + 'static,
+{
+    /// A cache holding at most `max_bytes` (as `weigher` estimates values;
+    /// keys count as their size) for at most `ttl` each.
+    pub fn new(max_bytes: u64, ttl: Duration, weigher: fn(&V) -> u32) -> Self {
+        let counters = Arc::new(Counters::default());
+        let evictions = Arc::clone(&counters);
+        let key_size = u32::try_from(size_of::<K>()).unwrap_or(u32::MAX);
+        let inner = moka::sync::Cache::builder()
+            .max_capacity(max_bytes)
+            .weigher(move |_k: &K, v: &Arc<V>| key_size.saturating_add(weigher(v)))
+            .time_to_live(ttl)
+            .eviction_listener(move |_k, _v, cause| {
+                if cause == RemovalCause::Size {
+                    evictions.evictions.fetch_add(1, Ordering::Relaxed);
+                }
+            })
+            .build();
+        Self { inner, counters }
+    }
+
+    /// The value under `key`, if present and not expired.
+    pub fn get(&self, key: &K) -> Option<Arc<V>> {
+        let value = self.inner.get(key);
+        let counter = if value.is_some() {
+            &self.counters.hits
+        } else {
+            &self.counters.misses
+        };
+        counter.fetch_add(1, Ordering::Relaxed);
+        value
+    }
+
+    /// Stores `value` under `key` (replacing any previous value).
+    pub fn insert(&self, key: K, value: Arc<V>) {
+        self.inner.insert(key, value);
+    }
+
+    /// Removes `key`; removing a missing key does nothing.
+    pub fn invalidate(&self, key: &K) {
+        self.inner.invalidate(key);
+    }
+
+    /// Applies pending evictions and expiries now; useful before reading `stats`.
+    pub fn run_pending_tasks(&self) {
+        self.inner.run_pending_tasks();
+    }
+
+    /// Counters since creation (`errors` is always 0).
+    pub fn stats(&self) -> CacheStats {
+        CacheStats {
+            hits: self.counters.hits.load(Ordering::Relaxed),
+            misses: self.counters.misses.load(Ordering::Relaxed),
+            evictions: self.counters.evictions.load(Ordering::Relaxed),
+            errors: 0,
+            entries: self.inner.entry_count(),
+        }
+    }
+}

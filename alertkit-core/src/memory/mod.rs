@@ -11,7 +11,7 @@ mod label_classifier;
 pub(crate) mod lock;
 mod recording;
 
-pub use cache::MemoryCache;
+pub use cache::{MemoryCache, MemoryValueCache};
 pub use history::{MemoryHistoryConfig, MemoryHistoryStore};
 pub use label_classifier::LabelClassifier;
 pub use recording::RecordingPublisher;

@@ -66,16 +66,13 @@ impl Fingerprint {
 
 /// FNV-1a 64 over `bytes`, continuing from `h`.
 #[inline]
-pub(crate) fn fnv1a(mut h: u64, bytes: &[u8]) -> u64 {
+fn fnv1a(mut h: u64, bytes: &[u8]) -> u64 {
     for &b in bytes {
         h ^= u64::from(b);
         h = h.wrapping_mul(PRIME);
     }
     h
 }
-
-/// A fresh FNV-1a 64 state, for stable (persistable) hashes of other inputs.
-pub(crate) const FNV_OFFSET_BASIS: u64 = OFFSET_BASIS;
 
 impl fmt::Display for Fingerprint {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {

@@ -10,7 +10,6 @@ pub(crate) mod time;
 
 pub use alert::{Alert, StateKey, Status};
 pub use classification::{Category, Classification, ClassificationSource};
-pub(crate) use fingerprint::{FNV_OFFSET_BASIS, fnv1a};
 pub use fingerprint::{Fingerprint, InvalidFingerprint};
 pub use labels::{Annotations, LabelSet};
 pub use severity::{InvalidSeverity, Severity};
