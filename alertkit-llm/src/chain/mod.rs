@@ -5,11 +5,13 @@
 //!           └─ fallback: rules (counted as status="fallback")
 //! ```
 //!
-//! - [`ClassificationCacheLayer`] answers repeats from any
-//!   [`Cache`] under the primary's id (model and prompt version included),
-//!   so an annotation change or a new model misses.
+//! - [`ClassificationCacheLayer`] answers repeats from an in-process L1 of
+//!   decoded verdicts (a hit is a hash, a map lookup and a copy, well under
+//!   a microsecond), then from any [`Cache`] (L2: memory, Redis, tiered)
+//!   under the primary's id (model and prompt version included), so an
+//!   annotation change or a new model misses.
 //! - [`SingleFlightLayer`] coalesces concurrent misses for the same alert
-//!   (same [`classification_cache_key`](alertkit_core::layer::classification_cache_key)):
+//!   (same [`ClassificationKey`](alertkit_core::layer::ClassificationKey)):
 //!   a storm of 10 000 alerts over 50 distinct ones makes at most 50 LLM calls.
 //! - [`CircuitBreakerLayer`] stops calling an LLM that keeps failing; while
 //!   it is open, alerts go straight to the fallback.
@@ -44,7 +46,7 @@ use std::time::Duration;
 
 use alertkit_core::layer::{
     BreakerConfig, BreakerHandle, BreakerState, CircuitBreakerLayer, ClassificationCacheLayer,
-    FallbackLayer,
+    ClassificationCacheStats, DEFAULT_L1_BYTES, FallbackLayer,
 };
 use alertkit_core::traits::ClassifierService;
 use alertkit_core::{Alert, BoxError, Cache, Classification, Classifier, ClassifyError};
@@ -70,6 +72,8 @@ pub struct ChainBuilder {
     primary: Arc<dyn Classifier>,
     fallback: Arc<dyn Classifier>,
     cache: Option<(Arc<dyn Cache>, Duration)>,
+    /// L1 bytes and TTL (`None`: the cache TTL).
+    l1: (u64, Option<Duration>),
     breaker: Option<BreakerConfig>,
 }
 
@@ -79,6 +83,7 @@ impl fmt::Debug for ChainBuilder {
             .field("primary", &self.primary.id())
             .field("fallback", &self.fallback.id())
             .field("cache_ttl", &self.cache.as_ref().map(|(_, ttl)| ttl))
+            .field("l1", &self.l1)
             .field("breaker", &self.breaker)
             .finish()
     }
@@ -92,14 +97,27 @@ impl ChainBuilder {
             primary,
             fallback,
             cache: None,
+            l1: (DEFAULT_L1_BYTES, None),
             breaker: Some(BreakerConfig::default()),
         }
     }
 
-    /// Caches the primary's verdicts in `cache` for `ttl`.
+    /// Caches the primary's verdicts in `cache` (L2) for `ttl`, behind an
+    /// in-process L1 of decoded verdicts ([`DEFAULT_L1_BYTES`], the same
+    /// TTL) unless [`l1`](Self::l1) says otherwise.
     #[must_use]
     pub fn cache(mut self, cache: Arc<dyn Cache>, ttl: Duration) -> Self {
         self.cache = Some((cache, ttl));
+        self
+    }
+
+    /// Sizes the in-process L1 of decoded verdicts (when there is a
+    /// [`cache`](Self::cache)): at most `max_bytes`, each verdict at most
+    /// `ttl` (capped by the cache TTL). `max_bytes == 0` turns L1 off: every
+    /// lookup then goes to the cache and decodes JSON.
+    #[must_use]
+    pub fn l1(mut self, max_bytes: u64, ttl: Duration) -> Self {
+        self.l1 = (max_bytes, Some(ttl));
         self
     }
 
@@ -136,10 +154,13 @@ impl ChainBuilder {
             None => (BoxCloneSyncService::new(primary.map_err(Into::into)), None),
         };
         let coalesced = SingleFlightLayer::new(Arc::clone(&namespace)).layer(llm);
-        let primary: ChainService = match self.cache {
-            Some((cache, ttl)) => BoxCloneSyncService::new(
-                ClassificationCacheLayer::new(cache, Arc::clone(&namespace), ttl).layer(coalesced),
-            ),
+        let cache = self.cache.map(|(cache, ttl)| {
+            let (l1_bytes, l1_ttl) = self.l1;
+            ClassificationCacheLayer::new(cache, Arc::clone(&namespace), ttl)
+                .with_l1(l1_bytes, l1_ttl.unwrap_or(ttl))
+        });
+        let primary: ChainService = match &cache {
+            Some(layer) => BoxCloneSyncService::new(layer.layer(coalesced)),
             None => BoxCloneSyncService::new(coalesced.map_err(Into::into)),
         };
         let fallback =
@@ -149,6 +170,7 @@ impl ChainBuilder {
             id: Arc::from(id),
             service: BoxCloneSyncService::new(service),
             breaker,
+            cache,
         }
     }
 }
@@ -161,6 +183,7 @@ pub struct StandardChain {
     id: Arc<str>,
     service: ChainService,
     breaker: Option<BreakerHandle>,
+    cache: Option<ClassificationCacheLayer<dyn Cache>>,
 }
 
 impl fmt::Debug for StandardChain {
@@ -187,6 +210,11 @@ impl StandardChain {
     pub fn service(&self) -> ChainService {
         self.service.clone()
     }
+
+    /// The verdict cache's counters (L1 hits, L2 hits, misses), if there is a cache.
+    pub fn cache_stats(&self) -> Option<ClassificationCacheStats> {
+        self.cache.as_ref().map(ClassificationCacheLayer::stats)
+    }
 }
 
 #[async_trait]
@@ -196,6 +224,11 @@ impl Classifier for StandardChain {
     }
 
     async fn classify(&self, alert: &Alert) -> Result<Classification, ClassifyError> {
+        // An L1 hit needs none of the layers (the cache is the outermost
+        // one, and a hit cannot fail): answer it without cloning the stack.
+        if let Some(hit) = self.cache.as_ref().and_then(|c| c.lookup_l1(alert)) {
+            return Ok(hit);
+        }
         self.service
             .clone()
             .oneshot(alert.clone())

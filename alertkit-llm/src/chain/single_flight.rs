@@ -6,7 +6,7 @@ use std::sync::{Arc, Mutex, PoisonError};
 use std::task::{Context, Poll};
 use std::time::{Duration, Instant};
 
-use alertkit_core::layer::classification_cache_key;
+use alertkit_core::layer::ClassificationKey;
 use alertkit_core::traits::BoxFuture;
 use alertkit_core::{Alert, BoxError, Classification, ClassifyError};
 use tokio::sync::OnceCell;
@@ -26,7 +26,7 @@ struct Flight {
 }
 
 struct FlightMap {
-    map: HashMap<String, Flight>,
+    map: HashMap<ClassificationKey, Flight>,
     last_sweep: Instant,
 }
 
@@ -41,21 +41,21 @@ impl Default for FlightMap {
 
 impl FlightMap {
     /// The flight to join for `key`, starting one if there is none (or only a stale one).
-    fn join(&mut self, key: &str, linger: Duration) -> Cell {
+    fn join(&mut self, key: ClassificationKey, linger: Duration) -> Cell {
         let now = Instant::now();
         if now.duration_since(self.last_sweep) >= linger {
             self.map
                 .retain(|_, f| f.finished.is_none_or(|at| now.duration_since(at) < linger));
             self.last_sweep = now;
         }
-        match self.map.get(key) {
+        match self.map.get(&key) {
             Some(f) if f.finished.is_none_or(|at| now.duration_since(at) < linger) => {
                 Arc::clone(&f.cell)
             }
             _ => {
                 let cell = Cell::default();
                 self.map.insert(
-                    key.to_owned(),
+                    key,
                     Flight {
                         cell: Arc::clone(&cell),
                         finished: None,
@@ -67,15 +67,15 @@ impl FlightMap {
     }
 
     /// Records the end of `cell`'s flight: a success lingers, an error is forgotten.
-    fn finish(&mut self, key: &str, cell: &Cell, success: bool) {
-        let Some(flight) = self.map.get_mut(key) else {
+    fn finish(&mut self, key: ClassificationKey, cell: &Cell, success: bool) {
+        let Some(flight) = self.map.get_mut(&key) else {
             return;
         };
         if !Arc::ptr_eq(&flight.cell, cell) {
             return;
         }
         if !success {
-            self.map.remove(key);
+            self.map.remove(&key);
         } else if flight.finished.is_none() {
             flight.finished = Some(Instant::now());
         }
@@ -86,9 +86,9 @@ impl FlightMap {
 /// for a key is in flight, later calls for that key wait for its answer
 /// instead of calling the wrapped service again.
 ///
-/// The key is [`classification_cache_key`] under the given namespace
-/// (fingerprint, annotations, generator URL), so alerts that would share a
-/// cache entry share a flight. Errors are shared by the callers waiting at
+/// The key is the alert's [`ClassificationKey`] (fingerprint, annotations,
+/// generator URL; the namespace is the layer's), so alerts that would share
+/// a cache entry share a flight. Errors are shared by the callers waiting at
 /// the time (each gets an equivalent [`ClassifyError`]); if the caller
 /// running the flight is cancelled, a waiter takes over.
 ///
@@ -115,7 +115,7 @@ pub struct SingleFlightLayer {
 }
 
 impl SingleFlightLayer {
-    /// Coalesces by the cache key under `namespace`.
+    /// Coalesces by [`ClassificationKey`]; `namespace` (the classifier's id) names the flights.
     pub fn new(namespace: impl Into<Arc<str>>) -> Self {
         Self {
             namespace: namespace.into(),
@@ -217,7 +217,7 @@ fn owned(outcome: &Outcome) -> Result<Classification, ClassifyError> {
 /// Removes an unfinished flight nobody else waits for when its caller is dropped.
 struct Cancelled<'a> {
     flights: &'a Flights,
-    key: &'a str,
+    key: ClassificationKey,
     cell: &'a Cell,
     armed: bool,
 }
@@ -237,11 +237,11 @@ impl Drop for Cancelled<'_> {
         // Clones are only taken under this lock: the map's and ours means nobody waits.
         if map
             .map
-            .get(self.key)
+            .get(&self.key)
             .is_some_and(|f| Arc::ptr_eq(&f.cell, self.cell))
             && Arc::strong_count(self.cell) == 2
         {
-            map.map.remove(self.key);
+            map.map.remove(&self.key);
         }
     }
 }
@@ -262,7 +262,7 @@ where
     }
 
     fn call(&mut self, alert: Alert) -> Self::Future {
-        let key = classification_cache_key(&self.namespace, &alert);
+        let key = ClassificationKey::of(&alert);
         let inner = self.inner.clone();
         let flights = Arc::clone(&self.flights);
         let linger = self.linger;
@@ -270,10 +270,10 @@ where
             let cell = flights
                 .lock()
                 .unwrap_or_else(PoisonError::into_inner)
-                .join(&key, linger);
+                .join(key, linger);
             let guard = Cancelled {
                 flights: &flights,
-                key: &key,
+                key,
                 cell: &cell,
                 armed: true,
             };
@@ -290,7 +290,7 @@ where
             flights
                 .lock()
                 .unwrap_or_else(PoisonError::into_inner)
-                .finish(&key, &cell, success);
+                .finish(key, &cell, success);
             match Arc::try_unwrap(cell) {
                 // Nobody else holds the answer: take it without copying.
                 Ok(cell) => match cell.into_inner() {

@@ -127,16 +127,24 @@ pub(crate) async fn cache_stats(
 ) -> Result<Json<CacheStatsView>, ApiError> {
     let c = classify(&s)?;
     let st = c.cache.stats();
-    let lookups = st.hits + st.misses;
+    // Hits answered by the chain's in-process L1 of decoded verdicts never
+    // reach the byte cache: count them too.
+    let l1_hits = c
+        .chain
+        .as_ref()
+        .and_then(|ch| ch.cache_stats())
+        .map_or(0, |s| s.l1_hits);
+    let hits = st.hits + l1_hits;
+    let lookups = hits + st.misses;
     Ok(Json(CacheStatsView {
-        hits: st.hits,
+        hits,
         misses: st.misses,
         evictions: st.evictions,
         errors: st.errors,
         hit_rate: if lookups == 0 {
             0.0
         } else {
-            st.hits as f64 / lookups as f64
+            hits as f64 / lookups as f64
         },
         tiers: if c.redis.is_some() {
             "memory+redis"
