@@ -219,6 +219,10 @@ impl RuleClassifier {
 
 /// At most `max` characters of `s`, with an ellipsis when cut.
 fn truncate(mut s: String, max: usize) -> String {
+    // A string has at most as many characters as bytes.
+    if s.len() <= max {
+        return s;
+    }
     if let Some((end, _)) = s.char_indices().nth(max) {
         s.truncate(end);
         s.push('…');

@@ -11,7 +11,7 @@
 //! [`RuleClassifier::reassess`] is on (see [`RuleClassifier`] for the
 //! confidence, source and fallbacks).
 //!
-//! A rule looks at four texts of the alert, all ASCII-lowercased:
+//! A rule looks at four texts of the alert, matched ASCII case-insensitively:
 //!
 //! | haystack | what it holds |
 //! |---|---|
@@ -82,9 +82,10 @@
 //! All patterns are compiled into one [`regex::bytes::RegexSet`] per
 //! haystack (the single-regex alternatives of one condition merged into one
 //! pattern), so an alert costs one pass over each text however many rules
-//! the pack has, then a bit-set lookup per rule: a few microseconds with the
-//! default pack (`benches/benches/rules.rs`). Compiling the default pack
-//! takes about 0.1 s, once per process.
+//! the pack has, then a lookup of each pattern a rule needs in those
+//! passes' results, stopping at the first rule that decides each output:
+//! a few microseconds with the default pack (`benches/benches/rules.rs`).
+//! Compiling the default pack takes about 0.1 s, once per process.
 //!
 //! # Example
 //!

@@ -5,7 +5,7 @@ use std::path::Path;
 use std::sync::{Arc, LazyLock};
 
 use alertkit_core::{Alert, Category, Matchers, Severity};
-use regex::bytes::RegexSet;
+use regex::bytes::{RegexSet, SetMatches};
 
 use super::RulePackError;
 use super::compile::{Interner, build_sets, compile_rule};
@@ -88,7 +88,7 @@ impl Rule {
         self.recommendations.iter().map(|t| t.render(alert))
     }
 
-    fn matches(&self, hits: &Bits, alert: &Alert) -> bool {
+    fn matches(&self, hits: &Hits<'_>, alert: &Alert) -> bool {
         (self.when.is_empty()
             || self
                 .when
@@ -107,7 +107,7 @@ impl Rule {
 pub(super) struct Condition(pub(super) Vec<Vec<u32>>);
 
 impl Condition {
-    fn matches(&self, hits: &Bits) -> bool {
+    fn matches(&self, hits: &Hits<'_>) -> bool {
         self.0.iter().any(|all| all.iter().all(|&p| hits.get(p)))
     }
 }
@@ -143,24 +143,30 @@ pub(super) struct FieldSet {
     pub(super) global: Vec<u32>,
 }
 
-/// A fixed-size bit set of matched pattern ids.
-struct Bits(Vec<u64>);
+/// Where one pattern sits in each haystack's set ([`NOT_IN_SET`] when it
+/// does not look at that haystack).
+type Locals = [u32; 4];
 
-impl Bits {
-    fn new(n: usize) -> Self {
-        Self(vec![0; n.div_ceil(64)])
-    }
+/// The [`Locals`] entry of a haystack a pattern does not look at.
+const NOT_IN_SET: u32 = u32::MAX;
 
-    fn set(&mut self, i: u32) {
-        let i = i as usize;
-        if let Some(w) = self.0.get_mut(i / 64) {
-            *w |= 1 << (i % 64);
-        }
-    }
+/// The patterns one alert matched: each set's matches, read only for the
+/// patterns the rules ask about (most alerts are decided by a few rules).
+struct Hits<'a> {
+    sets: [Option<SetMatches>; 4],
+    locals: &'a [Locals],
+}
 
-    fn get(&self, i: u32) -> bool {
-        let i = i as usize;
-        self.0.get(i / 64).is_some_and(|w| w & (1 << (i % 64)) != 0)
+impl Hits<'_> {
+    fn get(&self, pattern: u32) -> bool {
+        let Some(locals) = self.locals.get(pattern as usize) else {
+            return false;
+        };
+        self.sets.iter().zip(locals).any(|(set, &local)| {
+            let local = local as usize;
+            set.as_ref()
+                .is_some_and(|m| local < m.len() && m.matched(local))
+        })
     }
 }
 
@@ -177,7 +183,8 @@ pub struct RulePack {
     id: String,
     rules: Vec<Rule>,
     fields: [FieldSet; 4],
-    patterns: usize,
+    /// Per global pattern id, its index in each haystack's set.
+    locals: Vec<Locals>,
 }
 
 /// 64-bit FNV-1a, for the pack's content hash.
@@ -245,6 +252,14 @@ impl RulePack {
             rules.push(compile_rule(index, spec, &mut interner)?);
         }
         let fields = build_sets(&interner.patterns)?;
+        let mut locals = vec![[NOT_IN_SET; 4]; interner.patterns.len()];
+        for (f, field) in fields.iter().enumerate() {
+            for (local, &global) in field.global.iter().enumerate() {
+                if let Some(l) = locals.get_mut(global as usize) {
+                    l[f] = u32::try_from(local).unwrap_or(NOT_IN_SET);
+                }
+            }
+        }
         let hash = fnv1a(text.as_bytes());
         Ok(Self {
             id: format!("rules/{name}@{}+{:08x}", file.version, hash >> 32),
@@ -253,7 +268,7 @@ impl RulePack {
             description: file.description.unwrap_or_default(),
             rules,
             fields,
-            patterns: interner.patterns.len(),
+            locals,
         })
     }
 
@@ -304,7 +319,7 @@ impl RulePack {
 
     /// Number of distinct patterns compiled.
     pub fn pattern_count(&self) -> usize {
-        self.patterns
+        self.locals.len()
     }
 
     /// Finds, for each output field, the first matching rule that sets it.
@@ -312,23 +327,24 @@ impl RulePack {
     /// (the caller already knows it) and [`Evaluation::severity`] is `None`.
     pub fn evaluate<'a>(&'a self, alert: &Alert, want_severity: bool) -> Evaluation<'a> {
         let haystacks = Haystacks::of(alert);
-        let mut hits = Bits::new(self.patterns);
-        for (field, hay) in self.fields.iter().zip([
+        let hays: [&[u8]; 4] = [
             &haystacks.alertname,
-            &haystacks.summary,
-            &haystacks.description,
+            haystacks.summary,
+            haystacks.description,
             &haystacks.expr,
-        ]) {
+        ];
+        let mut sets: [Option<SetMatches>; 4] = Default::default();
+        for ((out, field), hay) in sets.iter_mut().zip(&self.fields).zip(hays) {
             if let Some(set) = &field.set
                 && !hay.is_empty()
             {
-                for local in set.matches(hay).iter() {
-                    if let Some(&g) = field.global.get(local) {
-                        hits.set(g);
-                    }
-                }
+                *out = Some(set.matches(hay)).filter(SetMatches::matched_any);
             }
         }
+        let hits = Hits {
+            sets,
+            locals: &self.locals,
+        };
         let mut ev = Evaluation::default();
         let mut need_severity = want_severity;
         for rule in &self.rules {

@@ -1,6 +1,7 @@
 //! The texts rules look at: the alertname split into words, the summary, the
-//! description and the PromQL expression from the generator URL, all
-//! lowercased and capped in length.
+//! description and the PromQL expression from the generator URL, capped in
+//! length. The pattern sets are ASCII case-insensitive, so the summary and
+//! description are matched in place, without a lowercased copy.
 
 use alertkit_core::Alert;
 
@@ -10,19 +11,19 @@ pub(crate) const MAX_FIELD_BYTES: usize = 2048;
 
 /// The four haystacks of one alert.
 #[derive(Debug, Default)]
-pub(crate) struct Haystacks {
+pub(crate) struct Haystacks<'a> {
     /// `alertname` split into lowercase words (`KubePodCrashLooping` → `kube pod crash looping`).
     pub(crate) alertname: Vec<u8>,
-    /// The `summary` annotation, lowercased.
-    pub(crate) summary: Vec<u8>,
-    /// The `description` annotation (else `message`), lowercased.
-    pub(crate) description: Vec<u8>,
+    /// The `summary` annotation.
+    pub(crate) summary: &'a [u8],
+    /// The `description` annotation (else `message`).
+    pub(crate) description: &'a [u8],
     /// The `g0.expr` of the generator URL, URL-decoded and lowercased.
     pub(crate) expr: Vec<u8>,
 }
 
-impl Haystacks {
-    pub(crate) fn of(alert: &Alert) -> Self {
+impl<'a> Haystacks<'a> {
+    pub(crate) fn of(alert: &'a Alert) -> Self {
         let description = alert
             .annotations
             .get("description")
@@ -30,17 +31,16 @@ impl Haystacks {
             .unwrap_or_default();
         Self {
             alertname: split_words(alert.alertname().unwrap_or_default()),
-            summary: lowercase(alert.annotations.get("summary").unwrap_or_default()),
-            description: lowercase(description),
+            summary: capped(alert.annotations.get("summary").unwrap_or_default()),
+            description: capped(description),
             expr: generator_expr(&alert.generator_url),
         }
     }
 }
 
-/// ASCII-lowercased copy of at most [`MAX_FIELD_BYTES`] of `s`.
-fn lowercase(s: &str) -> Vec<u8> {
-    let bytes = &s.as_bytes()[..s.len().min(MAX_FIELD_BYTES)];
-    bytes.iter().map(u8::to_ascii_lowercase).collect()
+/// At most [`MAX_FIELD_BYTES`] of `s`.
+fn capped(s: &str) -> &[u8] {
+    &s.as_bytes()[..s.len().min(MAX_FIELD_BYTES)]
 }
 
 #[derive(Clone, Copy, PartialEq, Eq)]
@@ -126,29 +126,37 @@ fn hex(b: u8) -> Option<u8> {
 }
 
 /// Decodes `%XX` and `+`, keeping malformed escapes literally; lowercases;
-/// stops at [`MAX_FIELD_BYTES`] of output.
+/// stops at [`MAX_FIELD_BYTES`] of output. Runs of plain bytes are copied
+/// whole.
 fn percent_decode_lower(raw: &[u8]) -> Vec<u8> {
     let mut out = Vec::with_capacity(raw.len().min(MAX_FIELD_BYTES));
-    let mut i = 0;
-    while i < raw.len() && out.len() < MAX_FIELD_BYTES {
-        let c = raw[i];
-        let decoded = match c {
-            b'+' => b' ',
-            b'%' => match (
-                raw.get(i + 1).and_then(|&h| hex(h)),
-                raw.get(i + 2).and_then(|&l| hex(l)),
-            ) {
-                (Some(h), Some(l)) => {
-                    i += 2;
-                    (h << 4) | l
-                }
-                _ => b'%',
-            },
-            other => other,
+    let mut rest = raw;
+    while out.len() < MAX_FIELD_BYTES {
+        let plain = rest
+            .iter()
+            .position(|&b| b == b'%' || b == b'+')
+            .unwrap_or(rest.len())
+            .min(MAX_FIELD_BYTES - out.len());
+        let (run, tail) = rest.split_at(plain);
+        out.extend_from_slice(run);
+        rest = match tail {
+            [] => break,
+            [b'+', tail @ ..] => {
+                out.push(b' ');
+                tail
+            }
+            [b'%', h, l, tail @ ..] if hex(*h).is_some() && hex(*l).is_some() => {
+                out.push((hex(*h).unwrap_or(0) << 4) | hex(*l).unwrap_or(0));
+                tail
+            }
+            [c, tail @ ..] => {
+                out.push(*c);
+                tail
+            }
         };
-        out.push(decoded.to_ascii_lowercase());
-        i += 1;
     }
+    out.truncate(MAX_FIELD_BYTES);
+    out.make_ascii_lowercase();
     out
 }
 
