@@ -2,16 +2,20 @@
 //!
 //! - `classify/chain/l1_hit`: `StandardChain::classify` of a kube-prometheus
 //!   alert whose verdict (a 300-byte classification with a summary and two
-//!   recommendations) is in the in-memory cache: fallback layer, cache key,
-//!   `MemoryCache` get, decoding, through the `Classifier` trait (its
-//!   `async_trait` box and the alert clone included), polled once without a
-//!   runtime round trip. (The single flight sits behind the cache: hits do
-//!   not reach it.)
+//!   recommendations) is in the chain's L1 of decoded verdicts: input hash,
+//!   L1 lookup, copy of the verdict, through the `Classifier` trait (its
+//!   `async_trait` box included), polled once without a runtime round trip.
+//!   (The single flight sits behind the cache: hits do not reach it.)
 //! - `classify/chain/l1_hit_tokio`: the same, awaited on a tokio runtime.
-//! - The parts of a hit, alone: `classify/part/cache_key`
-//!   (`classification_cache_key`), `classify/part/memory_get` (the
-//!   `MemoryCache` lookup) and `classify/part/decode` (JSON to
-//!   `Classification`).
+//! - `classify/chain/l2_hit`: the same alert through a chain built without
+//!   L1 (`ChainBuilder::l1(0, …)`): every hit walks the tower stack, builds
+//!   the string key, asks the `MemoryCache` (async trait) and decodes JSON —
+//!   the path every hit took before L1.
+//! - The parts of a hit, alone: `classify/part/key` (`ClassificationKey::of`,
+//!   the hash an L1 hit pays), `classify/part/cache_key`
+//!   (`classification_cache_key`, the string an L2 lookup needs),
+//!   `classify/part/memory_get` (the `MemoryCache` lookup) and
+//!   `classify/part/decode` (JSON to `Classification`).
 //!
 //! The LLM is never called (its URL points at a closed port); the breaker is
 //! the default one. Target (llm issue): an L1 hit through the chain < 1 µs.
@@ -20,7 +24,7 @@ use std::hint::black_box;
 use std::sync::Arc;
 use std::time::Duration;
 
-use alertkit_core::layer::classification_cache_key;
+use alertkit_core::layer::{ClassificationKey, classification_cache_key};
 use alertkit_core::memory::{LabelClassifier, MemoryCache};
 use alertkit_core::{Cache, Category, Classification, ClassificationSource, Classifier, Severity};
 use alertkit_llm::ChainBuilder;
@@ -59,8 +63,16 @@ fn classify(c: &mut Criterion) {
     ))
     .expect("set");
     let probe = Arc::clone(&cache);
-    let chain = ChainBuilder::new(Arc::new(llm), Arc::new(LabelClassifier))
+    let llm: Arc<dyn Classifier> = Arc::new(llm);
+    let chain = ChainBuilder::new(Arc::clone(&llm), Arc::new(LabelClassifier))
+        .cache(
+            Arc::clone(&cache) as Arc<dyn Cache>,
+            Duration::from_secs(3600),
+        )
+        .build();
+    let l2_only = ChainBuilder::new(llm, Arc::new(LabelClassifier))
         .cache(cache, Duration::from_secs(3600))
+        .l1(0, Duration::ZERO)
         .build();
     let hit = chain
         .classify(&alert)
@@ -82,6 +94,20 @@ fn classify(c: &mut Criterion) {
     });
     group.bench_function("chain/l1_hit_tokio", |b| {
         b.to_async(&rt).iter(|| chain.classify(black_box(&alert)));
+    });
+    group.bench_function("chain/l2_hit", |b| {
+        b.iter(|| {
+            l2_only
+                .classify(black_box(&alert))
+                .now_or_never()
+                .expect("a memory hit answers at once")
+                .expect("classified")
+        });
+    });
+    let stats = chain.cache_stats().expect("a cache");
+    assert!(stats.l1_hits > 0 && stats.l2_hits == 1 && stats.misses == 0);
+    group.bench_function("part/key", |b| {
+        b.iter(|| ClassificationKey::of(black_box(&alert)));
     });
     group.bench_function("part/cache_key", |b| {
         b.iter(|| classification_cache_key(black_box(&namespace), black_box(&alert)));
