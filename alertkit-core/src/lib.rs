@@ -8,6 +8,7 @@ pub mod matcher;
 pub mod memory;
 pub mod model;
 pub mod pipeline;
+pub mod secret;
 #[cfg(feature = "testing")]
 #[cfg_attr(docsrs, doc(cfg(feature = "testing")))]
 pub mod testing;
@@ -20,6 +21,7 @@ pub use model::{
     Alert, Annotations, Category, Classification, ClassificationSource, Fingerprint, LabelSet,
     Severity, StateKey, Status,
 };
+pub use secret::{REDACTED, Secret};
 pub use traits::{
     AlertRecord, AlertSource, Cache, CacheStats, Classifier, EventKind, Handoff, HistoryEvent,
     HistoryQuery, HistoryStore, Notification, Origin, Outbox, PublishOutcome, PublishReceipt,

@@ -8,9 +8,9 @@ use std::time::{Duration, Instant};
 
 use alertkit_core::{
     Alert, Annotations, Category, ClassificationSource, Classifier, ClassifyError, LabelSet,
-    Severity,
+    Secret, Severity,
 };
-use alertkit_llm::openai::{ApiKey, AuthStyle, LlmClassifier, LlmConfig, ResponseFormat};
+use alertkit_llm::openai::{AuthStyle, LlmClassifier, LlmConfig, ResponseFormat};
 use serde_json::{Value, json};
 use time::macros::datetime;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
@@ -55,7 +55,7 @@ fn alert() -> Alert {
 /// A config for `server` with quick retries.
 fn config(server: &MockServer) -> LlmConfig {
     LlmConfig::new(format!("{}/v1", server.uri()), "test-model")
-        .with_api_key(ApiKey::new("sk-test-0123456789abcdefghij"))
+        .with_api_key(Secret::new("sk-test-0123456789abcdefghij"))
         .with_timeout(Duration::from_secs(5))
         .with_retries(3, Duration::from_millis(10), Duration::from_millis(50))
 }

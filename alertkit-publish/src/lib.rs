@@ -91,7 +91,6 @@ mod registry;
 mod render;
 #[cfg(feature = "rootly")]
 pub mod rootly;
-pub mod secret;
 #[cfg(feature = "slack")]
 pub mod slack;
 #[cfg(feature = "webhook")]
@@ -105,9 +104,9 @@ pub use filter::{Filtered, TargetFilter};
     feature = "webhook"
 ))]
 pub use registry::{EnvLookup, ReloadSummary, Target, TargetRegistry, TargetSet, build_publisher};
-pub use secret::Secret;
 
 pub use alertkit_core::layer::{
     DirectHandoff, FanOut, Filter, FilterLayer, PublishFilter, TargetResult,
 };
 pub use alertkit_core::memory::RecordingPublisher;
+pub use alertkit_core::{REDACTED, Secret};

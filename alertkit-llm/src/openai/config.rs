@@ -2,46 +2,10 @@
 
 use std::collections::BTreeMap;
 use std::fmt;
-use std::sync::Arc;
 use std::time::Duration;
 
-use serde::{Deserialize, Deserializer};
-
-/// An API key: never shown by `Debug`, `Display` or error messages.
-///
-/// ```
-/// use alertkit_llm::openai::ApiKey;
-///
-/// let key = ApiKey::new("sk-live-123");
-/// assert_eq!(format!("{key:?}"), "ApiKey(***)");
-/// assert_eq!(key.expose(), "sk-live-123");
-/// ```
-#[derive(Clone, PartialEq, Eq)]
-pub struct ApiKey(Arc<str>);
-
-impl ApiKey {
-    /// Wraps a key.
-    pub fn new(key: impl Into<Arc<str>>) -> Self {
-        Self(key.into())
-    }
-
-    /// The key itself. Never log or format it.
-    pub fn expose(&self) -> &str {
-        &self.0
-    }
-}
-
-impl fmt::Debug for ApiKey {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str("ApiKey(***)")
-    }
-}
-
-impl<'de> Deserialize<'de> for ApiKey {
-    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
-        String::deserialize(d).map(Self::new)
-    }
-}
+use alertkit_core::Secret;
+use serde::Deserialize;
 
 /// How the request asks for structured output.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize)]
@@ -92,9 +56,9 @@ pub struct LlmConfig {
     /// `{base_url}/chat/completions` (a URL already ending in
     /// `/chat/completions` is used as is).
     pub base_url: String,
-    /// The API key, if the server wants one.
+    /// The API key, if the server wants one (never printed: see [`Secret`]).
     #[serde(default)]
-    pub api_key: Option<ApiKey>,
+    pub api_key: Option<Secret>,
     /// How the key is sent.
     #[serde(default)]
     pub auth: AuthStyle,
@@ -168,9 +132,19 @@ impl LlmConfig {
     }
 
     /// With an API key.
+    ///
+    /// ```
+    /// use alertkit_core::Secret;
+    /// use alertkit_llm::openai::LlmConfig;
+    ///
+    /// let config = LlmConfig::new("https://api.openai.com/v1", "gpt-4o-mini")
+    ///     .with_api_key(Secret::new("sk-live-123"));
+    /// assert!(format!("{config:?}").contains(r#"api_key: Some(Secret("***"))"#));
+    /// assert!(!format!("{config:?}").contains("sk-live-123"));
+    /// ```
     #[must_use]
-    pub fn with_api_key(mut self, key: ApiKey) -> Self {
-        self.api_key = Some(key);
+    pub fn with_api_key(mut self, key: impl Into<Secret>) -> Self {
+        self.api_key = Some(key.into());
         self
     }
 

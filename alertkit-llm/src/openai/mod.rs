@@ -59,10 +59,11 @@
 //! ```no_run
 //! # async fn demo(alert: alertkit_core::Alert) -> Result<(), Box<dyn std::error::Error>> {
 //! use alertkit_core::Classifier;
-//! use alertkit_llm::openai::{ApiKey, LlmClassifier, LlmConfig};
+//! use alertkit_core::Secret;
+//! use alertkit_llm::openai::{LlmClassifier, LlmConfig};
 //!
 //! let config = LlmConfig::new("https://api.openai.com/v1", "gpt-4o-mini")
-//!     .with_api_key(ApiKey::new(std::env::var("OPENAI_API_KEY")?));
+//!     .with_api_key(Secret::new(std::env::var("OPENAI_API_KEY")?));
 //! let llm = LlmClassifier::new(config)?;
 //! let verdict = llm.classify(&alert).await?;
 //! println!("{} {} {:.2}", verdict.severity, verdict.category, verdict.confidence);
@@ -79,4 +80,4 @@ mod repair;
 mod wire;
 
 pub use client::{LlmClassifier, LlmConfigError};
-pub use config::{ApiKey, AuthStyle, LlmConfig, ResponseFormat};
+pub use config::{AuthStyle, LlmConfig, ResponseFormat};

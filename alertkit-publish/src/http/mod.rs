@@ -23,10 +23,8 @@ pub use classify::{MAX_RETRY_AFTER, classify_status, parse_retry_after};
 
 use std::time::Duration;
 
-use alertkit_core::PublishError;
+use alertkit_core::{PublishError, REDACTED, Secret};
 use reqwest::header::{HeaderMap, RETRY_AFTER};
-
-use crate::secret::{Secret, scrub};
 
 /// The `User-Agent` of every request alertkit makes.
 pub const USER_AGENT: &str = concat!("alertkit/", env!("CARGO_PKG_VERSION"));
@@ -217,5 +215,34 @@ impl HttpResponse {
             return Ok(());
         }
         classify_status(self.status, self.retry_after, self.excerpt(secrets))
+    }
+}
+
+/// Replaces every occurrence of each non-trivial secret in `text` with `***`.
+///
+/// Used on response body excerpts: a target may echo a key back.
+pub(crate) fn scrub(text: &str, secrets: &[&Secret]) -> String {
+    let mut out = text.to_owned();
+    for s in secrets {
+        // Very short values would redact ordinary words.
+        if s.expose().len() >= 6 && out.contains(s.expose()) {
+            out = out.replace(s.expose(), REDACTED);
+        }
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn scrubs_secrets() {
+        let s = Secret::new("hunter2-very-secret");
+        let short = Secret::new("abc");
+        assert_eq!(
+            scrub("echo hunter2-very-secret! abc", &[&s, &short]),
+            "echo ***! abc"
+        );
     }
 }

@@ -33,14 +33,15 @@
 //! Critical → `critical`, warning → `warning`, info and noise → `info`,
 //! unknown → `error` (Alertmanager's default).
 
-use alertkit_core::{Notification, PublishError, PublishReceipt, Publisher, Severity, Status};
+use alertkit_core::{
+    Notification, PublishError, PublishReceipt, Publisher, Secret, Severity, Status,
+};
 use async_trait::async_trait;
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value, json};
 
 use crate::http::{HttpClient, HttpOptions};
 use crate::render::{alert_name, is_http_url, sha256_hex, truncate};
-use crate::secret::Secret;
 
 /// The Events API v2 endpoint (US service region).
 pub const DEFAULT_URL: &str = "https://events.pagerduty.com/v2/enqueue";

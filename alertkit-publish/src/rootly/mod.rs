@@ -23,14 +23,13 @@
 //! `[{key, value}]` plus `severity` (the effective one) when the alert has
 //! no `severity` label, and `data` (group key, annotations, classification).
 
-use alertkit_core::{Notification, PublishError, PublishReceipt, Publisher, Status};
+use alertkit_core::{Notification, PublishError, PublishReceipt, Publisher, Secret, Status};
 use async_trait::async_trait;
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value, json};
 
 use crate::http::{HttpClient, HttpOptions};
 use crate::render::{alert_name, effective_severity, is_http_url, subject, truncate};
-use crate::secret::Secret;
 
 /// Rootly's API base URL.
 pub const DEFAULT_URL: &str = "https://api.rootly.com";

@@ -1,10 +1,9 @@
 //! Slack Web API responses: HTTP 200 with `{"ok":false,"error":"…"}` on failure.
 
-use alertkit_core::PublishError;
+use alertkit_core::{PublishError, Secret};
 use serde::Deserialize;
 
 use crate::http::HttpResponse;
-use crate::secret::Secret;
 
 /// The fields of a `chat.postMessage` / `chat.update` answer alertkit uses.
 #[derive(Debug, Deserialize)]
@@ -65,7 +64,7 @@ pub(crate) fn interpret(resp: &HttpResponse, secrets: &[&Secret]) -> Result<Post
         .chars()
         .take(100)
         .collect();
-    let code = crate::secret::scrub(&code, secrets);
+    let code = crate::http::scrub(&code, secrets);
     Err(ApiError::Slack {
         error: classify_code(&code, resp.status(), resp.retry_after()),
         code,

@@ -46,13 +46,12 @@
 mod api;
 mod blocks;
 
-use alertkit_core::{Notification, PublishError, PublishReceipt, Publisher, Status};
+use alertkit_core::{Notification, PublishError, PublishReceipt, Publisher, Secret, Status};
 use async_trait::async_trait;
-use serde::{Deserialize, Serialize};
+use serde::{Deserialize, Serialize, Serializer};
 use serde_json::{Value, json};
 
 use crate::http::{HttpClient, HttpOptions};
-use crate::secret::Secret;
 use api::{ApiError, UPDATE_IMPOSSIBLE};
 use blocks::Links;
 
@@ -91,7 +90,7 @@ pub enum OnResolve {
 #[non_exhaustive]
 pub struct SlackConfig {
     /// Incoming webhook URL (webhook mode).
-    #[serde(default, serialize_with = "crate::secret::serialize_url")]
+    #[serde(default, serialize_with = "serialize_url")]
     pub url: Option<Secret>,
     /// Bot token `xoxb-…` (bot mode).
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -108,6 +107,14 @@ pub struct SlackConfig {
     /// Base URL of an alert-history page; a *History* button links to `<history_url>/<fingerprint>`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub history_url: Option<String>,
+}
+
+/// Serializes the optional webhook URL as its [`Secret::redacted_url`] (for redacted views).
+fn serialize_url<S: Serializer>(value: &Option<Secret>, serializer: S) -> Result<S::Ok, S::Error> {
+    match value {
+        Some(url) => serializer.serialize_some(&url.redacted_url()),
+        None => serializer.serialize_none(),
+    }
 }
 
 fn default_api_url() -> String {

@@ -29,7 +29,7 @@ pub use sign::{
 use std::collections::BTreeMap;
 
 use alertkit_core::{
-    Classification, Notification, PublishError, PublishReceipt, Publisher, WebhookMessage,
+    Classification, Notification, PublishError, PublishReceipt, Publisher, Secret, WebhookMessage,
 };
 use async_trait::async_trait;
 use reqwest::header::{HeaderMap, HeaderName, HeaderValue};
@@ -37,7 +37,6 @@ use serde::{Deserialize, Serialize, Serializer};
 
 use crate::http::{HttpClient, HttpOptions};
 use crate::render::sha256_hex;
-use crate::secret::Secret;
 
 /// HTTP basic credentials.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]

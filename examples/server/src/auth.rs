@@ -5,6 +5,7 @@
 
 use std::sync::Arc;
 
+use alertkit_core::Secret;
 use axum::Json;
 use axum::extract::{Request, State};
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
@@ -14,7 +15,7 @@ use base64::Engine as _;
 use base64::engine::general_purpose::STANDARD;
 
 use crate::api::error::ErrorBody;
-use crate::config::{IngestAuth, Secret};
+use crate::config::IngestAuth;
 use crate::telemetry;
 
 /// The credentials the server checks.

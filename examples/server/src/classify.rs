@@ -7,7 +7,6 @@ use std::time::Duration;
 
 use alertkit_core::memory::MemoryCache;
 use alertkit_core::{Alert, Cache, Classification, Classifier, ClassifyError};
-use alertkit_llm::openai::ApiKey;
 use alertkit_llm::{
     ChainBuilder, EnrichmentMode, LlmClassifier, LlmConfig, ModeSwitch, RuleClassifier,
     StandardChain,
@@ -76,7 +75,7 @@ impl Classify {
                         .unwrap_or_else(|| "gpt-4o-mini".to_owned()),
                 );
                 if let Some(key) = &llm.api_key {
-                    c = c.with_api_key(ApiKey::new(key.expose()));
+                    c = c.with_api_key(key.clone());
                 }
                 let client = LlmClassifier::new(c).map_err(|e| format!("LLM_BASE_URL: {e}"))?;
                 let chain = ChainBuilder::new(Arc::new(client), Arc::clone(&rules))

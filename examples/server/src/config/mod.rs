@@ -3,7 +3,6 @@
 //! `SERVER_PORT`). Every key has a default, so zero configuration works.
 
 mod args;
-mod secret;
 mod source;
 #[cfg(test)]
 mod tests;
@@ -11,11 +10,11 @@ mod tests;
 use std::net::{IpAddr, SocketAddr};
 use std::path::{Path, PathBuf};
 
+use alertkit_core::Secret;
 use axum::http::Uri;
 use serde::Serialize;
 
 pub(crate) use args::{Command, USAGE, parse_args};
-pub(crate) use secret::Secret;
 use source::Raw;
 
 /// Every configuration key (for tests that check the documentation).
