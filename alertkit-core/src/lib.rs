@@ -24,8 +24,8 @@ pub use model::{
 pub use secret::{REDACTED, Secret};
 pub use traits::{
     AlertRecord, AlertSource, Cache, CacheStats, Classifier, EventKind, Handoff, HistoryEvent,
-    HistoryQuery, HistoryStore, Notification, Origin, Outbox, PublishOutcome, PublishReceipt,
-    Publisher, Receipt, RecordOutcome, SourceBatch,
+    HistoryQuery, HistoryStore, Journal, Notification, Origin, Outbox, PublishOutcome,
+    PublishReceipt, Publisher, Receipt, RecordOutcome, SourceBatch,
 };
 pub use wire::{
     ApiV2Defaults, ParseError, ParseErrorKind, PostableAlerts, WebhookMessage,

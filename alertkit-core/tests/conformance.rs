@@ -5,7 +5,8 @@
 use std::sync::Arc;
 
 use alertkit_core::memory::{
-    LabelClassifier, MemoryCache, MemoryHistoryConfig, MemoryHistoryStore, RecordingPublisher,
+    LabelClassifier, MemoryCache, MemoryHistoryConfig, MemoryHistoryStore, MemoryJournal,
+    RecordingPublisher,
 };
 use alertkit_core::testing::conformance::{self, Observer};
 
@@ -50,4 +51,9 @@ fn label_classifier() {
 #[test]
 fn memory_history_stats() {
     conformance::history_stats(|| async { MemoryHistoryStore::default() });
+}
+
+#[test]
+fn memory_journal() {
+    conformance::journal(|| async { MemoryJournal::default() });
 }

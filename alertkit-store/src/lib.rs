@@ -14,6 +14,14 @@
     doc = "| `SqliteHistoryStore` | `HistoryStore` | yes (one file, WAL) | `sqlite` |"
 )]
 #![cfg_attr(
+    feature = "sqlite",
+    doc = "| [`SqliteJournal`] | [`Journal`](alertkit_core::Journal) | yes (a file beside the database) | `sqlite` |"
+)]
+#![cfg_attr(
+    not(feature = "sqlite"),
+    doc = "| `SqliteJournal` | `Journal` | yes (a file beside the database) | `sqlite` |"
+)]
+#![cfg_attr(
     feature = "postgres",
     doc = "| [`PostgresHistoryStore`] | [`HistoryStore`](alertkit_core::HistoryStore) | yes (several replicas) | `postgres` |"
 )]
@@ -77,7 +85,7 @@ pub use sql::retention::{PruneReport, RetentionPolicy};
 mod sqlite;
 
 #[cfg(feature = "sqlite")]
-pub use sqlite::{SqliteHistoryStore, SqliteOptions};
+pub use sqlite::{SqliteHistoryStore, SqliteJournal, SqliteOptions};
 
 #[cfg(feature = "postgres")]
 mod postgres;

@@ -210,3 +210,146 @@ async fn stats_migration_fills_rows_written_before_it() {
         ]
     );
 }
+
+// --- the intake journal ------------------------------------------------------------
+
+#[test]
+fn sqlite_journal_conforms() {
+    conformance::journal(|| async {
+        alertkit_store::SqliteJournal::open(temp_db().to_str().unwrap())
+            .await
+            .unwrap()
+    });
+}
+
+#[tokio::test]
+async fn journal_entries_survive_reopening_and_sequence_numbers_keep_growing() {
+    use alertkit_core::Journal;
+    use alertkit_store::SqliteJournal;
+
+    let db = format!("sqlite://{}", temp_db().display());
+    let alert = Alert::firing(
+        LabelSet::from_pairs([("alertname", "Journaled"), ("nul", "a\0b"), ("q", "'; --")]),
+        OffsetDateTime::now_utc(),
+    );
+    let receipt = Receipt::new(alert.clone(), OffsetDateTime::now_utc());
+    let (first, second) = {
+        let journal = SqliteJournal::open_beside(&db).await.unwrap();
+        let first = journal
+            .append(std::slice::from_ref(&receipt))
+            .await
+            .unwrap();
+        let second = journal
+            .append(std::slice::from_ref(&receipt))
+            .await
+            .unwrap();
+        journal.close().await;
+        (first, second)
+    };
+    assert!(second > first);
+    let journal = SqliteJournal::open_beside(&db).await.unwrap();
+    let entries = journal.unconsumed().await.unwrap();
+    assert_eq!(
+        entries.iter().map(|e| e.seq).collect::<Vec<_>>(),
+        [first, second]
+    );
+    assert_eq!(entries[0].receipts[0].alert, alert);
+    assert_eq!(entries[0].receipts[0].received_at, receipt.received_at);
+    journal.consume(second).await.unwrap();
+    assert!(journal.unconsumed().await.unwrap().is_empty());
+    let third = journal.append(&[receipt]).await.unwrap();
+    assert!(
+        third > second,
+        "a consumed journal never reuses sequence numbers"
+    );
+}
+
+#[tokio::test]
+async fn journal_refuses_what_history_would_refuse_naming_the_receipt() {
+    use alertkit_core::Journal;
+    use alertkit_store::SqliteJournal;
+
+    let db = format!("sqlite://{}", temp_db().display());
+    let journal = SqliteJournal::open_beside(&db).await.unwrap();
+    let ok = Alert::firing(
+        LabelSet::from_pairs([("alertname", "Ok")]),
+        OffsetDateTime::now_utc(),
+    );
+    let far = Alert::firing(
+        LabelSet::from_pairs([("alertname", "Far")]),
+        time::macros::datetime!(9999-01-01 00:00 UTC),
+    );
+    let now = OffsetDateTime::now_utc();
+    let err = journal
+        .append(&[Receipt::new(ok, now), Receipt::new(far, now)])
+        .await
+        .unwrap_err();
+    assert!(matches!(err, StoreError::Invalid(_)), "{err:?}");
+    assert!(err.to_string().contains("receipts[1].startsAt"), "{err}");
+    assert!(
+        journal.unconsumed().await.unwrap().is_empty(),
+        "nothing appended"
+    );
+    assert!(SqliteJournal::open_beside("sqlite::memory:").await.is_err());
+}
+
+#[tokio::test]
+async fn a_pipeline_on_the_journal_records_what_a_crash_left() {
+    use std::sync::Arc;
+
+    use alertkit_core::layer::{DirectHandoff, FanOut};
+    use alertkit_core::memory::RecordingPublisher;
+    use alertkit_core::pipeline::Pipeline;
+    use alertkit_core::{Journal, Origin, SourceBatch};
+    use alertkit_store::SqliteJournal;
+
+    let db = format!("sqlite://{}", temp_db().display());
+    let alerts: Vec<Alert> = (0..300)
+        .map(|i| {
+            Alert::firing(
+                LabelSet::from_pairs([("alertname", "Crash".to_owned()), ("i", i.to_string())]),
+                OffsetDateTime::now_utc(),
+            )
+        })
+        .collect();
+    // Acknowledged through the journal, then the process "dies" before recording.
+    {
+        let journal = SqliteJournal::open_beside(&db).await.unwrap();
+        let now = OffsetDateTime::now_utc();
+        let receipts: Vec<Receipt> = alerts[..200]
+            .iter()
+            .map(|a| Receipt::new(a.clone(), now))
+            .collect();
+        journal.append(&receipts[..120]).await.unwrap();
+        journal.append(&receipts[120..]).await.unwrap();
+        journal.close().await;
+    }
+    let store = Arc::new(SqliteHistoryStore::open(&db).await.unwrap());
+    let journal = Arc::new(SqliteJournal::open_beside(&db).await.unwrap());
+    let sink = Arc::new(RecordingPublisher::new("sink", 10_000));
+    let pipeline = Pipeline::builder(
+        store.clone(),
+        Arc::new(DirectHandoff::new(
+            FanOut::new().with_publisher(sink.clone()),
+        )),
+    )
+    .journal(journal.clone())
+    .spawn();
+    let ingest = pipeline.ingest();
+    // New batches, some repeating replayed alerts.
+    let ack = ingest
+        .submit(SourceBatch::new(
+            Origin::named("after"),
+            alerts[150..].to_vec(),
+        ))
+        .await
+        .unwrap();
+    assert_eq!(ack.received, 150);
+    ingest.sync().await;
+    let mut q = alertkit_core::HistoryQuery::default();
+    q.limit = 1000;
+    assert_eq!(store.list(&q).await.unwrap().records.len(), 300);
+    assert!(journal.unconsumed().await.unwrap().is_empty());
+    pipeline.shutdown().await;
+    assert_eq!(sink.notifications().len(), 300, "each alert notified once");
+}

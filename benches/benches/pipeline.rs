@@ -179,7 +179,12 @@ async fn submit_all(ingest: Ingest, groups: Vec<Vec<SourceBatch>>) -> usize {
             tokio::spawn(async move {
                 let mut changed = 0;
                 for batch in group {
-                    changed += ingest.submit(batch).await.expect("batch accepted").changed;
+                    changed += ingest
+                        .submit(batch)
+                        .await
+                        .expect("batch accepted")
+                        .changed
+                        .unwrap_or_default();
                 }
                 changed
             })

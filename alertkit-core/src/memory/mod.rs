@@ -7,11 +7,13 @@
 
 mod cache;
 mod history;
+mod journal;
 mod label_classifier;
 pub(crate) mod lock;
 mod recording;
 
 pub use cache::{MemoryCache, MemoryValueCache};
 pub use history::{MemoryHistoryConfig, MemoryHistoryStore};
+pub use journal::MemoryJournal;
 pub use label_classifier::LabelClassifier;
 pub use recording::RecordingPublisher;

@@ -8,15 +8,27 @@
 //!                                           bounded wait)
 //! ```
 //!
-//! - **Durability first.** A batch is acknowledged once its history write is
-//!   committed. Classification happens after, so a slow or dead classifier
+//! With a [`Journal`](PipelineBuilder::journal) the record step is split in two:
+//!
+//! ```text
+//!  [queue] ► intake ──────────► ack (after the journal append)
+//!            dedup, one append  └─► [backlog] ► record ► consume ► classify …
+//!            per group               (large batches; a crash's leftovers
+//!                                     are replayed first)
+//! ```
+//!
+//! - **Durability first.** A batch is acknowledged once it is committed: to
+//!   history, or with a journal to the journal (history follows within one
+//!   record cycle; [`Ingest::sync`] waits for it, [`Ingest::submit_recorded`]
+//!   acknowledges only after it). Classification happens after, so a slow or dead classifier
 //!   never slows an acknowledgement; notifications are handed off once
 //!   classified or once [`PipelineConfig::classify_timeout`] runs out.
 //! - **Idempotent intake.** An alert state (fingerprint, status, `startsAt`,
 //!   `endsAt`) already committed within [`PipelineConfig::dedup_ttl`] is
 //!   dropped before it reaches the store (Alertmanager HA sends each
 //!   notification from every replica); the store is idempotent as well.
-//! - **Backpressure.** Every queue is bounded. A full record queue makes
+//! - **Backpressure.** Every queue is bounded. A full record queue (or a
+//!   journal backlog of [`PipelineConfig::journal_backlog`] alerts) makes
 //!   `submit` wait; a full classification queue sends notifications on
 //!   unclassified rather than hold acknowledgements; a failing hand-off
 //!   retries and, by filling its queue, slows intake.
@@ -26,10 +38,12 @@
 //! Metrics (through the `metrics` facade): `alert_history_business_alerts_received_total`,
 //! `alert_history_business_alert_processing_duration_seconds` (receipt to hand-off),
 //! `alertkit_pipeline_duplicates_total`, `alertkit_pipeline_changes_total{kind}`,
-//! `alertkit_pipeline_record_duration_seconds`, `alertkit_pipeline_classifications_total{outcome}`,
+//! `alertkit_pipeline_record_duration_seconds`, `alertkit_pipeline_journal_append_duration_seconds`,
+//! `alertkit_pipeline_journal_replayed_total`, `alertkit_pipeline_dropped_total`, `alertkit_pipeline_classifications_total{outcome}`,
 //! `alertkit_pipeline_handoff_total{outcome}`, `alertkit_pipeline_queue_depth{stage}`.
 
 mod dedup;
+mod record;
 mod stages;
 
 use std::sync::Arc;
@@ -38,6 +52,7 @@ use std::time::Duration;
 use tokio::sync::{mpsc, oneshot, watch};
 use tokio::task::JoinHandle;
 
+use crate::traits::Journal;
 use crate::{AlertSource, Classifier, Handoff, HistoryStore, SourceBatch, StoreError};
 
 /// Sizes, limits and timeouts of a [`Pipeline`].
@@ -46,8 +61,15 @@ use crate::{AlertSource, Classifier, Handoff, HistoryStore, SourceBatch, StoreEr
 pub struct PipelineConfig {
     /// Batches waiting to be recorded before `submit` waits.
     pub queue_capacity: usize,
-    /// Most alerts recorded in one store call (queued batches are coalesced up to it).
+    /// Most alerts recorded in one store call (queued batches are coalesced
+    /// up to it; with a journal, also the most alerts in one journal entry).
     pub max_record_batch: usize,
+    /// With a journal: most alerts appended but not yet recorded before
+    /// `submit` waits.
+    pub journal_backlog: usize,
+    /// With a journal: how long `submit` waits for backlog room before it
+    /// fails as overloaded (transient: HTTP 503, the sender retries).
+    pub journal_backlog_wait: Duration,
     /// How long a committed alert state is remembered for duplicate detection.
     pub dedup_ttl: Duration,
     /// How many alert states are remembered for duplicate detection.
@@ -69,6 +91,8 @@ impl Default for PipelineConfig {
         Self {
             queue_capacity: 1024,
             max_record_batch: 4096,
+            journal_backlog: 65_536,
+            journal_backlog_wait: Duration::from_secs(5),
             dedup_ttl: Duration::from_secs(300),
             dedup_capacity: 200_000,
             classify_concurrency: 64,
@@ -110,13 +134,24 @@ pub struct IngestReceipt {
     pub received: usize,
     /// Alerts dropped as duplicates of a recently committed state.
     pub duplicates: usize,
-    /// Alerts that changed history.
-    pub changed: usize,
+    /// Alerts that changed history; `None` when the batch was acknowledged
+    /// on the journal append, before history was written.
+    pub changed: Option<usize>,
+}
+
+/// When a submitter hears back.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Wait {
+    /// Once durable (journal or history).
+    Durable,
+    /// Once recorded in history.
+    Recorded,
 }
 
 struct Job {
     batch: SourceBatch,
     received_at: time::OffsetDateTime,
+    wait: Wait,
     reply: oneshot::Sender<Result<IngestReceipt, PipelineError>>,
 }
 
@@ -124,6 +159,8 @@ struct Job {
 #[derive(Clone)]
 pub struct Ingest {
     tx: mpsc::Sender<Job>,
+    /// With a journal: how far it is appended and recorded.
+    progress: Option<Arc<record::Progress>>,
 }
 
 impl std::fmt::Debug for Ingest {
@@ -135,20 +172,53 @@ impl std::fmt::Debug for Ingest {
 }
 
 impl Ingest {
-    /// Submits a batch and waits until it is committed to history.
+    /// Submits a batch and waits until it is durable: committed to history,
+    /// or with a journal appended to it (then [`IngestReceipt::changed`] is
+    /// `None`).
     ///
     /// Waits for queue space when the pipeline is saturated (backpressure).
     pub async fn submit(&self, batch: SourceBatch) -> Result<IngestReceipt, PipelineError> {
+        self.send(batch, Wait::Durable).await
+    }
+
+    /// Submits a batch and waits until it is recorded in history, journal or
+    /// not ([`IngestReceipt::changed`] is always `Some`).
+    pub async fn submit_recorded(
+        &self,
+        batch: SourceBatch,
+    ) -> Result<IngestReceipt, PipelineError> {
+        self.send(batch, Wait::Recorded).await
+    }
+
+    /// Waits until every batch acknowledged before this call is recorded in
+    /// history, so a history read that follows sees them (read-your-writes).
+    /// Returns at once without a journal, and when the pipeline has stopped.
+    pub async fn sync(&self) {
+        let Some(progress) = &self.progress else {
+            return;
+        };
+        let target = progress.appended.load(std::sync::atomic::Ordering::Acquire);
+        let mut recorded = progress.recorded.subscribe();
+        let _ = recorded
+            .wait_for(|seq| seq.is_some_and(|seq| seq >= target))
+            .await;
+    }
+
+    async fn send(&self, batch: SourceBatch, wait: Wait) -> Result<IngestReceipt, PipelineError> {
         let received = batch.alerts.len();
         metrics::counter!("alert_history_business_alerts_received_total")
             .increment(received as u64);
         if received == 0 {
-            return Ok(IngestReceipt::default());
+            return Ok(IngestReceipt {
+                changed: Some(0),
+                ..IngestReceipt::default()
+            });
         }
         let (reply, rx) = oneshot::channel();
         let job = Job {
             batch,
             received_at: time::OffsetDateTime::now_utc(),
+            wait,
             reply,
         };
         self.tx
@@ -164,6 +234,7 @@ pub struct PipelineBuilder {
     store: Arc<dyn HistoryStore>,
     handoff: Arc<dyn Handoff>,
     classifier: Option<Arc<dyn Classifier>>,
+    journal: Option<Arc<dyn Journal>>,
     config: PipelineConfig,
 }
 
@@ -174,6 +245,7 @@ impl std::fmt::Debug for PipelineBuilder {
                 "classifier",
                 &self.classifier.as_ref().map(|c| c.id().to_owned()),
             )
+            .field("journal", &self.journal.is_some())
             .field("config", &self.config)
             .finish_non_exhaustive()
     }
@@ -184,6 +256,15 @@ impl PipelineBuilder {
     #[must_use]
     pub fn classifier(mut self, classifier: Arc<dyn Classifier>) -> Self {
         self.classifier = Some(classifier);
+        self
+    }
+
+    /// Acknowledges batches once appended to `journal` and records them into
+    /// history afterwards, in larger batches (see the [module docs](self)).
+    /// Entries a crash left in the journal are recorded when the pipeline starts.
+    #[must_use]
+    pub fn journal(mut self, journal: Arc<dyn Journal>) -> Self {
+        self.journal = Some(journal);
         self
     }
 
@@ -206,13 +287,56 @@ impl PipelineBuilder {
         let (handoff_tx, handoff_rx) = mpsc::channel(cfg.handoff_queue.max(1));
         let (shutdown_tx, shutdown_rx) = watch::channel(false);
 
-        let recorder = stages::Recorder::new(
-            Arc::clone(&self.store),
-            &cfg,
-            self.classifier.is_some().then_some(classify_tx),
-            handoff_tx.clone(),
+        let seen = dedup::RecentStates::new(
+            cfg.dedup_ttl,
+            usize::try_from(cfg.dedup_capacity).unwrap_or(usize::MAX),
         );
-        let mut tasks = vec![tokio::spawn(recorder.run(rx, shutdown_rx.clone()))];
+        let forward = record::Forward {
+            classify_tx: self.classifier.is_some().then_some(classify_tx),
+            handoff_tx: handoff_tx.clone(),
+        };
+        let max_batch = cfg.max_record_batch.max(1);
+        let mut tasks = Vec::new();
+        let mut progress = None;
+        if let Some(journal) = self.journal {
+            let shared = Arc::new(record::Progress {
+                appended: 0.into(),
+                recorded: watch::Sender::new(None),
+            });
+            let (entries_tx, entries_rx) = mpsc::unbounded_channel();
+            let backlog_limit = cfg
+                .journal_backlog
+                .clamp(1, tokio::sync::Semaphore::MAX_PERMITS);
+            let intake = record::Intake {
+                journal: Arc::clone(&journal),
+                seen,
+                max_batch,
+                backlog: Arc::new(tokio::sync::Semaphore::new(backlog_limit)),
+                backlog_limit,
+                backlog_wait: cfg.journal_backlog_wait,
+                progress: Arc::clone(&shared),
+                entries: entries_tx,
+            };
+            let recorder = record::Journaled {
+                store: Arc::clone(&self.store),
+                journal,
+                max_batch,
+                progress: Arc::clone(&shared),
+                forward,
+                shutdown: shutdown_rx.clone(),
+            };
+            tasks.push(tokio::spawn(intake.run(rx, shutdown_rx.clone())));
+            tasks.push(tokio::spawn(recorder.run(entries_rx)));
+            progress = Some(shared);
+        } else {
+            let recorder = record::Direct {
+                store: Arc::clone(&self.store),
+                seen,
+                max_batch,
+                forward,
+            };
+            tasks.push(tokio::spawn(recorder.run(rx, shutdown_rx.clone())));
+        }
         if let Some(classifier) = self.classifier {
             tasks.push(tokio::spawn(stages::classify(
                 classifier,
@@ -232,7 +356,7 @@ impl PipelineBuilder {
             shutdown_rx.clone(),
         )));
         Pipeline {
-            ingest: Ingest { tx },
+            ingest: Ingest { tx, progress },
             shutdown: shutdown_tx,
             shutdown_rx,
             tasks,
@@ -259,7 +383,7 @@ impl PipelineBuilder {
 /// let alert = Alert::firing(LabelSet::from_pairs([("alertname", "Up")]), OffsetDateTime::now_utc());
 /// let batch = SourceBatch::new(Origin::named("example"), vec![alert]);
 /// let receipt = pipeline.ingest().submit(batch.clone()).await.unwrap();
-/// assert_eq!(receipt.changed, 1);
+/// assert_eq!(receipt.changed, Some(1));
 /// let again = pipeline.ingest().submit(batch).await.unwrap();
 /// assert_eq!(again.duplicates, 1);
 ///
@@ -282,6 +406,7 @@ impl Pipeline {
             store,
             handoff,
             classifier: None,
+            journal: None,
             config: PipelineConfig::default(),
         }
     }

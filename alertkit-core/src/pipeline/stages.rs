@@ -1,6 +1,5 @@
 //! The pipeline's stage loops.
 
-use std::collections::HashSet;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -8,17 +7,14 @@ use futures_util::{FutureExt, StreamExt};
 use time::OffsetDateTime;
 use tokio::sync::{mpsc, watch};
 
-use rustc_hash::FxBuildHasher;
-
-use super::dedup::RecentStates;
-use super::{Ingest, IngestReceipt, Job, PipelineConfig, PipelineError};
+use super::{Ingest, PipelineError};
 use crate::{
-    AlertSource, Classification, Classifier, ClassifyError, EventKind, Handoff, HistoryStore,
-    Notification, Receipt, StateKey,
+    AlertSource, Classification, Classifier, ClassifyError, Handoff, HistoryStore, Notification,
+    StateKey,
 };
 
 /// Capped exponential backoff for retrying transient failures.
-struct Backoff {
+pub(super) struct Backoff {
     next: Duration,
 }
 
@@ -26,178 +22,13 @@ impl Backoff {
     const FIRST: Duration = Duration::from_millis(50);
     const MAX: Duration = Duration::from_secs(5);
 
-    fn new() -> Self {
+    pub(super) fn new() -> Self {
         Self { next: Self::FIRST }
     }
 
-    async fn wait(&mut self) {
+    pub(super) async fn wait(&mut self) {
         tokio::time::sleep(self.next).await;
         self.next = (self.next * 2).min(Self::MAX);
-    }
-}
-
-// --- record ------------------------------------------------------------------
-
-/// Dedups, records (batched), acknowledges, and forwards changes.
-pub(super) struct Recorder {
-    store: Arc<dyn HistoryStore>,
-    seen: RecentStates,
-    max_batch: usize,
-    classify_tx: Option<mpsc::Sender<Notification>>,
-    handoff_tx: mpsc::Sender<Notification>,
-}
-
-impl Recorder {
-    pub(super) fn new(
-        store: Arc<dyn HistoryStore>,
-        cfg: &PipelineConfig,
-        classify_tx: Option<mpsc::Sender<Notification>>,
-        handoff_tx: mpsc::Sender<Notification>,
-    ) -> Self {
-        Self {
-            store,
-            seen: RecentStates::new(
-                cfg.dedup_ttl,
-                usize::try_from(cfg.dedup_capacity).unwrap_or(usize::MAX),
-            ),
-            max_batch: cfg.max_record_batch.max(1),
-            classify_tx,
-            handoff_tx,
-        }
-    }
-
-    pub(super) async fn run(
-        mut self,
-        mut rx: mpsc::Receiver<Job>,
-        mut shutdown: watch::Receiver<bool>,
-    ) {
-        let mut closing = false;
-        loop {
-            let first = if closing {
-                rx.recv().await
-            } else {
-                tokio::select! {
-                    job = rx.recv() => job,
-                    _ = shutdown.wait_for(|stop| *stop) => {
-                        // Refuse new batches, then drain the queued ones.
-                        closing = true;
-                        rx.close();
-                        continue;
-                    }
-                }
-            };
-            let Some(first) = first else { break };
-            let mut jobs = vec![first];
-            let mut alerts = jobs[0].batch.alerts.len();
-            while alerts < self.max_batch {
-                match rx.try_recv() {
-                    Ok(job) => {
-                        alerts += job.batch.alerts.len();
-                        jobs.push(job);
-                    }
-                    Err(_) => break,
-                }
-            }
-            metrics::gauge!("alertkit_pipeline_queue_depth", "stage" => "record")
-                .set(rx.len() as f64);
-            self.record(jobs).await;
-        }
-    }
-
-    async fn record(&mut self, jobs: Vec<Job>) {
-        let mut receipts = Vec::new();
-        // For each receipt, the job it came from and its state key.
-        let mut owners = Vec::new();
-        let mut duplicates = vec![0usize; jobs.len()];
-        let mut batch_keys = HashSet::with_hasher(FxBuildHasher);
-        for (j, job) in jobs.iter().enumerate() {
-            for alert in &job.batch.alerts {
-                let key = alert.state_key();
-                if self.seen.contains(&key) || !batch_keys.insert(key) {
-                    duplicates[j] += 1;
-                    continue;
-                }
-                receipts.push(
-                    Receipt::new(alert.clone(), job.received_at)
-                        .with_origin(Arc::clone(&job.batch.origin)),
-                );
-                owners.push((j, key));
-            }
-        }
-        let dup_total: usize = duplicates.iter().sum();
-        metrics::counter!("alertkit_pipeline_duplicates_total").increment(dup_total as u64);
-
-        let outcome = if receipts.is_empty() {
-            Ok(Default::default())
-        } else {
-            let start = Instant::now();
-            let outcome = self.store.record(&receipts).await;
-            metrics::histogram!("alertkit_pipeline_record_duration_seconds")
-                .record(start.elapsed().as_secs_f64());
-            outcome
-        };
-        let outcome = match outcome {
-            Ok(outcome) => outcome,
-            Err(e) => {
-                tracing::warn!(error = %e, alerts = receipts.len(), "history write failed; batches not acknowledged");
-                let e = Arc::new(e);
-                for job in jobs {
-                    let _ = job.reply.send(Err(PipelineError::Store(Arc::clone(&e))));
-                }
-                return;
-            }
-        };
-
-        let mut changed = vec![0usize; jobs.len()];
-        let mut by_kind = [0u64; EventKind::ALL.len()];
-        let mut notifications = Vec::new();
-        for ((receipt, &(j, key)), change) in receipts.into_iter().zip(&owners).zip(outcome.changes)
-        {
-            self.seen.insert(key);
-            let Some(kind) = change else { continue };
-            changed[j] += 1;
-            by_kind[kind as usize] += 1;
-            if kind.is_notifiable() {
-                let mut n =
-                    Notification::new(receipt.alert, kind, Arc::clone(&jobs[j].batch.origin));
-                n.received_at = receipt.received_at;
-                notifications.push(n);
-            }
-        }
-        for (kind, n) in EventKind::ALL.into_iter().zip(by_kind) {
-            if n > 0 {
-                metrics::counter!("alertkit_pipeline_changes_total", "kind" => kind.as_str())
-                    .increment(n);
-            }
-        }
-        // Committed: acknowledge before anything slow happens.
-        for (j, job) in jobs.into_iter().enumerate() {
-            let _ = job.reply.send(Ok(IngestReceipt {
-                received: job.batch.alerts.len(),
-                duplicates: duplicates[j],
-                changed: changed[j],
-            }));
-        }
-        for n in notifications {
-            self.forward(n).await;
-        }
-    }
-
-    async fn forward(&self, n: Notification) {
-        let n = match &self.classify_tx {
-            Some(tx) => match tx.try_send(n) {
-                Ok(()) => return,
-                Err(mpsc::error::TrySendError::Full(n)) => {
-                    metrics::counter!("alertkit_pipeline_classifications_total", "outcome" => "skipped_overload").increment(1);
-                    n
-                }
-                Err(mpsc::error::TrySendError::Closed(n)) => n,
-            },
-            None => n,
-        };
-        if self.handoff_tx.send(n).await.is_err() {
-            tracing::error!("hand-off stage is gone; notification dropped");
-        }
     }
 }
 

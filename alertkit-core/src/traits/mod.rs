@@ -8,6 +8,7 @@
 //! | [`Cache`] | byte cache with TTLs | [`CacheService`] |
 //! | [`Publisher`] | delivers to one target | [`PublisherService`] / [`ServicePublisher`] |
 //! | [`Outbox`] | durable, leased delivery queue (stores) | |
+//! | [`Journal`] | durable intake log in front of history (stores) | |
 //!
 //! All are `async` through `async_trait`, object safe (`Arc<dyn Publisher>`
 //! lists chosen at runtime work) and `Send + Sync + 'static`.
@@ -15,6 +16,7 @@
 mod cache;
 mod classify;
 mod history;
+mod journal;
 mod outbox;
 mod publish;
 mod source;
@@ -26,6 +28,7 @@ pub use history::{
     AlertRecord, Cursor, EventKind, HistoryEvent, HistoryPage, HistoryQuery, HistoryStore, Receipt,
     RecordOutcome, RecordService,
 };
+pub use journal::{Journal, JournalEntry, decode_receipts, encode_receipts};
 pub use outbox::{
     AttemptOutcome, DeadLetter, DeadLetterQuery, Delivery, DeliveryAttempt, LeaseRef, Outbox,
     QueueDepth, Settlement,

@@ -12,7 +12,7 @@ use super::BoxFuture;
 use crate::{Alert, BoxError, Classification, EventKind, PublishError, StoreError};
 
 /// Where a batch of alerts came from (Alertmanager's grouping, when known).
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, Hash)]
 #[non_exhaustive]
 pub struct Origin {
     /// Alertmanager receiver name, or the source's name.

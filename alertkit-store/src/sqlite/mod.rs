@@ -19,8 +19,11 @@ use time::OffsetDateTime;
 use crate::sql::codec::{self, db, fp_key, json, nanos, status_code};
 use crate::sql::outbox::{EnqueueRows, OutboxOptions, OutboxState};
 
+mod journal;
 mod outbox;
 mod pool;
+
+pub use journal::SqliteJournal;
 mod stats;
 
 /// The embedded migrations (`alertkit-store/migrations/sqlite`).

@@ -23,15 +23,17 @@ use std::sync::Arc;
 
 use alertkit_core::memory::LabelClassifier;
 use alertkit_core::pipeline::{Pipeline, PipelineConfig};
-use alertkit_core::{Handoff, HistoryStore};
+use alertkit_core::{Handoff, HistoryStore, Journal};
 
 use crate::api::{AppState, Probe};
 use crate::config::{Command, Config};
 
-/// Builds the pipeline over `store`, handing classified notifications to
-/// `handoff` (the store's outbox), and the state the handlers share.
+/// Builds the pipeline over `store` (acknowledging on `journal` appends when
+/// given), handing classified notifications to `handoff` (the store's
+/// outbox), and the state the handlers share.
 fn build(
     store: Arc<dyn HistoryStore>,
+    journal: Option<Arc<dyn Journal>>,
     handoff: Arc<dyn Handoff>,
     classify: Option<Arc<classify::Classify>>,
     publishing: Option<Arc<publishing::Publishing>>,
@@ -47,9 +49,11 @@ fn build(
         .as_ref()
         .map_or_else(progress::Progress::default, |p| p.progress().clone());
     let handoff = Arc::new(progress::SignalHandoff::new(handoff, progress.clone()));
-    let pipeline = Pipeline::builder(Arc::clone(&store), handoff)
-        .classifier(classifier)
-        .spawn();
+    let mut builder = Pipeline::builder(Arc::clone(&store), handoff).classifier(classifier);
+    if let Some(journal) = journal {
+        builder = builder.journal(journal);
+    }
+    let pipeline = builder.spawn();
     let mut probes = vec![Probe::database(
         Arc::clone(&store),
         config.database.kind.as_str(),
@@ -152,6 +156,7 @@ async fn run() -> Result<(), Box<dyn std::error::Error>> {
     let classify = Arc::new(classify::Classify::build(&config).await?);
     let (pipeline, mut state) = build(
         Arc::clone(&opened.store),
+        opened.journal(),
         opened.handoff(),
         Some(classify),
         Some(Arc::clone(&publishing)),

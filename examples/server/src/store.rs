@@ -2,9 +2,10 @@
 
 use std::sync::Arc;
 
-use alertkit_core::{Handoff, HistoryStore, Outbox};
+use alertkit_core::{Handoff, HistoryStore, Journal, Outbox};
 use alertkit_store::{
-    OutboxOptions, PostgresHistoryStore, PostgresOptions, SqliteHistoryStore, SqliteOptions,
+    OutboxOptions, PostgresHistoryStore, PostgresOptions, SqliteHistoryStore, SqliteJournal,
+    SqliteOptions,
 };
 
 use crate::config::{Database, DatabaseKind};
@@ -16,6 +17,7 @@ pub(crate) struct Opened {
     /// The store, for the pipeline and the handlers.
     pub(crate) store: Arc<dyn HistoryStore>,
     backend: Backend,
+    journal: Option<SqliteJournal>,
 }
 
 impl std::fmt::Debug for Opened {
@@ -33,6 +35,13 @@ enum Backend {
 }
 
 impl Opened {
+    /// The intake journal the pipeline acknowledges on (SQLite with `database.journal`).
+    pub(crate) fn journal(&self) -> Option<Arc<dyn Journal>> {
+        self.journal
+            .clone()
+            .map(|j| Arc::new(j) as Arc<dyn Journal>)
+    }
+
     /// The durable outbox the store keeps.
     pub(crate) fn outbox(&self) -> Arc<dyn Outbox> {
         match &self.backend {
@@ -79,6 +88,9 @@ impl Opened {
             Backend::Sqlite(s) => s.close().await,
             Backend::Postgres(s) => s.close().await,
         }
+        if let Some(j) = &self.journal {
+            j.close().await;
+        }
     }
 }
 
@@ -110,7 +122,24 @@ pub(crate) async fn open(db: &Database) -> Result<Opened, String> {
         Backend::Sqlite(s) => Arc::new(s.clone()),
         Backend::Postgres(s) => Arc::new(s.clone()),
     };
-    let opened = Opened { store, backend };
+    let journal = match db.kind {
+        DatabaseKind::Sqlite if db.journal => Some(
+            SqliteJournal::open_beside(db.url.expose())
+                .await
+                .map_err(|e| {
+                    format!(
+                        "cannot open the journal beside DATABASE_URL {}: {e}",
+                        db.redacted()
+                    )
+                })?,
+        ),
+        _ => None,
+    };
+    let opened = Opened {
+        store,
+        backend,
+        journal,
+    };
     // Until the first scrape refreshes them.
     telemetry::record_pool(opened.pool_status());
     Ok(opened)

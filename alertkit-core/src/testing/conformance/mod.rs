@@ -7,7 +7,7 @@
 //! the first broken rule. Property-based checks shrink to a minimal failing case.
 //!
 //! ```no_run
-//! use alertkit_core::memory::{MemoryCache, MemoryHistoryStore};
+//! use alertkit_core::memory::{MemoryCache, MemoryHistoryStore, MemoryJournal};
 //! use alertkit_core::testing::conformance;
 //!
 //! #[test]
@@ -19,12 +19,18 @@
 //! fn memory_cache_conforms() {
 //!     conformance::cache(|| async { MemoryCache::new(1 << 20) });
 //! }
+//!
+//! #[test]
+//! fn memory_journal_conforms() {
+//!     conformance::journal(|| async { MemoryJournal::default() });
+//! }
 //! # fn main() {}
 //! ```
 
 mod cache;
 mod classifier;
 mod history;
+mod journal;
 mod outbox;
 mod publisher;
 mod stats;
@@ -32,6 +38,7 @@ mod stats;
 pub use cache::cache;
 pub use classifier::{ClassifierSuite, classifier};
 pub use history::history_store;
+pub use journal::journal;
 pub use outbox::{OutboxSetup, outbox};
 pub use publisher::{Observer, PublisherSuite, publisher};
 pub use stats::history_stats;

@@ -139,6 +139,8 @@ pub(crate) async fn history_list(
     State(s): State<AppState>,
     params: Result<Query<ListParams>, QueryRejection>,
 ) -> Result<Response, ApiError> {
+    // Read-your-writes: everything acknowledged so far is in history.
+    s.ingest.sync().await;
     let Query(params) = params.map_err(|e| ApiError::bad_request("query", e.body_text()))?;
     let query = params.into_query()?;
     let page = s
@@ -170,6 +172,8 @@ pub(crate) async fn history_one(
     State(s): State<AppState>,
     Path(fingerprint): Path<String>,
 ) -> Result<Response, ApiError> {
+    // Read-your-writes: everything acknowledged so far is in history.
+    s.ingest.sync().await;
     let fp: Fingerprint =
         fingerprint
             .parse()

@@ -15,7 +15,8 @@ use super::AppState;
 use super::error::{ApiError, ErrorBody};
 use super::schema::{PostableAlertDoc, WebhookMessageDoc};
 
-/// A batch committed to history.
+/// A batch committed: to history, or (SQLite with the intake journal) to the
+/// journal, with history following within one record cycle.
 #[derive(Debug, Serialize, ToSchema)]
 pub(crate) struct IngestResponse {
     /// `ok`.
@@ -24,8 +25,10 @@ pub(crate) struct IngestResponse {
     received: usize,
     /// Alerts that repeated a recently committed state.
     duplicates: usize,
-    /// Alerts that changed history.
-    changed: usize,
+    /// Alerts that changed history; absent when the batch was acknowledged
+    /// on the journal append, before history was written.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    changed: Option<usize>,
 }
 
 impl From<IngestReceipt> for IngestResponse {

@@ -117,9 +117,11 @@ pub(crate) async fn webhook_proxy(
     let submitted = OffsetDateTime::now_utc();
     // Before the submit: no hand-off of this batch can be missed.
     let mut waiter = s.progress.subscribe();
+    // Waits for the history commit (not only the journal): the answer
+    // reports what changed.
     let receipt = s
         .ingest
-        .submit(SourceBatch::from_webhook(msg))
+        .submit_recorded(SourceBatch::from_webhook(msg))
         .await
         .map_err(|e| ApiError::pipeline(&e))?;
     let targets = s
@@ -140,7 +142,7 @@ pub(crate) async fn webhook_proxy(
         status: "ok",
         received: receipt.received,
         duplicates: receipt.duplicates,
-        changed: receipt.changed,
+        changed: receipt.changed.unwrap_or_default(),
         complete,
         results,
     }))

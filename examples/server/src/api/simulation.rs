@@ -248,7 +248,7 @@ pub(crate) async fn seed(
         .collect();
     let receipt = s
         .ingest
-        .submit(SourceBatch::from_webhook(msg))
+        .submit_recorded(SourceBatch::from_webhook(msg))
         .await
         .map_err(|e| ApiError::pipeline(&e))?;
     Ok(Json(Seeded {
@@ -256,7 +256,7 @@ pub(crate) async fn seed(
         seeded: if resolve { "resolved" } else { "firing" },
         received: receipt.received,
         duplicates: receipt.duplicates,
-        changed: receipt.changed,
+        changed: receipt.changed.unwrap_or_default(),
         alertnames,
         source: SAMPLE_PATH,
     }))

@@ -130,6 +130,8 @@ pub(crate) async fn history_stats(
     State(s): State<AppState>,
     Query(p): Query<StatsParams>,
 ) -> Result<Json<StatsView>, ApiError> {
+    // Read-your-writes: everything acknowledged so far is in history.
+    s.ingest.sync().await;
     let q = p.query()?;
     let r = stats(&s)?
         .stats(&q)
@@ -183,6 +185,8 @@ pub(crate) async fn history_top(
     State(s): State<AppState>,
     Query(p): Query<StatsParams>,
 ) -> Result<Json<Vec<TopView>>, ApiError> {
+    // Read-your-writes: everything acknowledged so far is in history.
+    s.ingest.sync().await;
     let q = p.query()?;
     let top = stats(&s)?
         .top_firing(&q)
@@ -228,6 +232,8 @@ pub(crate) async fn history_flapping(
     State(s): State<AppState>,
     Query(p): Query<StatsParams>,
 ) -> Result<Json<Vec<FlappingView>>, ApiError> {
+    // Read-your-writes: everything acknowledged so far is in history.
+    s.ingest.sync().await;
     let q = p.query()?;
     let per_hour = p.min_per_hour.unwrap_or(2.0);
     validate_per_hour(per_hour)

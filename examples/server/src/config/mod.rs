@@ -64,6 +64,10 @@ pub(crate) struct Database {
     pub(crate) pool_size: u32,
     /// `database.schema` (PostgreSQL only): the schema for alertkit's tables.
     pub(crate) schema: Option<String>,
+    /// `database.journal` (SQLite only, default `true`): acknowledge after an
+    /// append to an intake journal beside the database and record history
+    /// in larger batches right after; `false` acknowledges after the history commit.
+    pub(crate) journal: bool,
 }
 
 /// Database backends.
@@ -408,6 +412,13 @@ fn database(raw: &Raw) -> Result<Database, ConfigError> {
             ))
         }
     })?;
+    let journal = raw.parse_or("database.journal", kind == DatabaseKind::Sqlite, parse_bool)?;
+    if journal && kind == DatabaseKind::Postgres {
+        return Err(ConfigError::Invalid {
+            key: name_of(raw, "database.journal"),
+            reason: "only SQLite keeps an intake journal; DATABASE_URL names PostgreSQL".to_owned(),
+        });
+    }
     if schema.is_some() && kind == DatabaseKind::Sqlite {
         return Err(ConfigError::Invalid {
             key: name_of(raw, "database.schema"),
@@ -419,6 +430,7 @@ fn database(raw: &Raw) -> Result<Database, ConfigError> {
         kind,
         pool_size,
         schema,
+        journal,
     })
 }
 

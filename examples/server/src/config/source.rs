@@ -31,6 +31,7 @@ keys! {
     "database.url" => "DATABASE_URL",
     "database.pool_size" => "DATABASE_POOL_SIZE",
     "database.schema" => "DATABASE_SCHEMA",
+    "database.journal" => "DATABASE_JOURNAL",
     "redis.url" => "REDIS_URL",
     "redis.ca_cert" => "REDIS_CA_CERT",
     "llm.base_url" => "LLM_BASE_URL",

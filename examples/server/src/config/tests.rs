@@ -338,6 +338,7 @@ level = "warn,alertkit=debug"
 url = "postgres://alertkit@127.0.0.1:5432/alertkit"
 pool_size = 3
 schema = "alertkit_test"
+journal = false
 [redis]
 url = "rediss://127.0.0.1:6379/0"
 ca_cert = "{}"
@@ -367,6 +368,7 @@ file = "{}"
     assert_eq!(c.listen.to_string(), "[::1]:0");
     assert_eq!(c.database.schema.as_deref(), Some("alertkit_test"));
     assert_eq!(c.database.pool_size, 3);
+    assert!(!c.database.journal);
     assert_eq!(c.llm.as_ref().unwrap().base_url, "https://llm.example/v1");
     assert!(
         c.admin_api_key
@@ -404,4 +406,35 @@ fn file_keys(text: &str) -> std::collections::HashSet<String> {
         }
     }
     out
+}
+
+#[test]
+fn the_journal_is_on_for_sqlite_and_refused_for_postgres() {
+    let lite = Config::load(None, env(&[])).unwrap();
+    assert!(
+        lite.database.journal,
+        "the Lite profile acknowledges on the journal"
+    );
+    let strict = Config::load(None, env(&[("DATABASE_JOURNAL", "false")])).unwrap();
+    assert!(!strict.database.journal);
+    let pg = Config::load(
+        None,
+        env(&[("DATABASE_URL", "postgres://u:secret@127.0.0.1/db")]),
+    )
+    .unwrap();
+    assert!(
+        !pg.database.journal,
+        "PostgreSQL records before acknowledging"
+    );
+    let e = Config::load(
+        None,
+        env(&[
+            ("DATABASE_URL", "postgres://u:secret@127.0.0.1/db"),
+            ("DATABASE_JOURNAL", "true"),
+        ]),
+    )
+    .unwrap_err()
+    .to_string();
+    assert!(e.contains("DATABASE_JOURNAL"), "{e}");
+    assert!(!e.contains("secret"), "{e}");
 }

@@ -331,7 +331,7 @@ async fn cache_warm_classifies_the_firing_alerts() {
     let handoff = Arc::new(alertkit_core::layer::DirectHandoff::new(
         alertkit_core::layer::FanOut::new(),
     ));
-    let (pipeline, state) = crate::build(memory(), handoff, Some(classify), None, cfg);
+    let (pipeline, state) = crate::build(memory(), None, handoff, Some(classify), None, cfg);
     let app = api::router(state);
     let (status, _) = call(
         &app,

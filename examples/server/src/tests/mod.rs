@@ -28,7 +28,7 @@ pub(crate) fn build_plain(
     let handoff = Arc::new(alertkit_core::layer::DirectHandoff::new(
         alertkit_core::layer::FanOut::new(),
     ));
-    build(store, handoff, None, None, config)
+    build(store, None, handoff, None, None, config)
 }
 use crate::config::Config;
 

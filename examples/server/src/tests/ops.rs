@@ -75,8 +75,14 @@ async fn db_connection_gauges_are_set_when_scraped() {
     let pool = opened.pool_status();
     assert_eq!(pool.max, 4, "{pool:?}");
     assert!(pool.in_use + pool.idle <= pool.max, "{pool:?}");
-    let (pipeline, mut state) =
-        crate::build(Arc::clone(&opened.store), opened.handoff(), None, None, cfg);
+    let (pipeline, mut state) = crate::build(
+        Arc::clone(&opened.store),
+        opened.journal(),
+        opened.handoff(),
+        None,
+        None,
+        cfg,
+    );
     state.database = Some(opened.clone());
     let app = api::router(state);
 
@@ -129,6 +135,7 @@ async fn readiness_reports_each_dependency() {
     let redis = classify.is_some();
     let (_pipeline, state) = crate::build(
         Arc::clone(&opened.store),
+        opened.journal(),
         opened.handoff(),
         classify,
         None,

@@ -35,6 +35,7 @@ async fn webhooks_are_delivered_to_the_configured_target_and_logged() {
     assert_eq!(publishing.mode(), "normal");
     let (pipeline, state) = build(
         Arc::clone(&opened.store),
+        opened.journal(),
         opened.handoff(),
         None,
         Some(Arc::clone(&publishing)),
@@ -170,6 +171,7 @@ async fn simulation_records_instead_of_sending() {
     assert_eq!(publishing.mode(), "simulation");
     let (pipeline, state) = build(
         Arc::clone(&opened.store),
+        opened.journal(),
         opened.handoff(),
         None,
         Some(Arc::clone(&publishing)),

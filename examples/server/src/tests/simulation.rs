@@ -46,6 +46,7 @@ async fn simulation(tag: &str) -> Sim {
     );
     let (pipeline, state) = build(
         Arc::clone(&opened.store),
+        opened.journal(),
         opened.handoff(),
         None,
         Some(Arc::clone(&publishing)),
