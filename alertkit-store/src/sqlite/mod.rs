@@ -174,6 +174,12 @@ const SELECT_ALERT: &str = "SELECT * FROM alertkit_alerts WHERE fingerprint = ?1
 
 /// Rows per multi-row `INSERT`: every full chunk reuses one prepared
 /// statement; each statement is one round trip to sqlx's SQLite worker.
+///
+/// The batch writes say `OR FAIL`: a multi-row statement that may abort
+/// makes SQLite copy every page it touches into a statement journal so it
+/// can undo just that statement (7–8 % of the writer's time in profiles).
+/// Every write here runs inside a transaction that is rolled back whole on
+/// any error, so undoing one statement is never needed.
 const ROWS_PER_STATEMENT: usize = 64;
 
 /// `head VALUES (?, …), (?, …) tail` for `rows` rows of `columns` columns.
@@ -187,7 +193,7 @@ async fn insert_events(
     tx: &mut Transaction<'_, Sqlite>,
     events: &[HistoryEvent],
 ) -> Result<(), StoreError> {
-    const HEAD: &str = "INSERT INTO alertkit_events \
+    const HEAD: &str = "INSERT OR FAIL INTO alertkit_events \
          (fingerprint, kind, at, status, starts_at, ends_at, annotations, classification)";
     for chunk in events.chunks(ROWS_PER_STATEMENT) {
         let sql = values_sql(HEAD, 8, chunk.len(), "");
@@ -213,7 +219,7 @@ async fn upsert_alerts(
     tx: &mut Transaction<'_, Sqlite>,
     records: &[AlertRecord],
 ) -> Result<(), StoreError> {
-    const HEAD: &str = "INSERT INTO alertkit_alerts \
+    const HEAD: &str = "INSERT OR FAIL INTO alertkit_alerts \
          (fingerprint, labels, annotations, status, starts_at, ends_at, first_seen, last_seen, \
           last_changed, fire_count, transitions, classification, generator_url, \
           severity, namespace)";
@@ -314,7 +320,7 @@ impl HistoryStore for SqliteHistoryStore {
         // then the current verdict; items whose instance is no longer
         // current match no row.
         let logged: Vec<(i64, i64)> = sqlx::query_as(
-            "INSERT INTO alertkit_events \
+            "INSERT OR FAIL INTO alertkit_events \
              (fingerprint, kind, at, status, starts_at, ends_at, annotations, classification) \
              SELECT a.fingerprint, 'classified', ?2, a.status, a.starts_at, a.ends_at, NULL, \
                j.value ->> '$.c' \
@@ -331,7 +337,7 @@ impl HistoryStore for SqliteHistoryStore {
         if !logged.is_empty() {
             // Later items for the same alert win, as if applied in order.
             sqlx::query(
-                "UPDATE alertkit_alerts SET classification = j.value ->> '$.c', \
+                "UPDATE OR FAIL alertkit_alerts SET classification = j.value ->> '$.c', \
                    severity = j.value ->> '$.sev' \
                  FROM (SELECT value FROM json_each(?1) ORDER BY key DESC) AS j \
                  WHERE alertkit_alerts.fingerprint = j.value ->> '$.fp' \

@@ -27,7 +27,8 @@ pub(super) async fn enqueue(
     rows: &EnqueueRows,
     now: i64,
 ) -> Result<(), StoreError> {
-    const HEAD: &str = "INSERT INTO alertkit_outbox \
+    // `OR FAIL`: no statement journal (see `ROWS_PER_STATEMENT`).
+    const HEAD: &str = "INSERT OR FAIL INTO alertkit_outbox \
         (target, dedup_key, fingerprint, kind, payload, received_at, due_at, enqueued_at, state)";
     const TAIL: &str = " ON CONFLICT (target, dedup_key) DO NOTHING";
     let indices: Vec<usize> = (0..rows.len()).collect();
