@@ -214,24 +214,27 @@ async fn insert_events(
     Ok(())
 }
 
-/// Writes `records`: inserts, or updates every mutable column.
+/// Turns [`upsert_alerts`]' inserts into updates of every mutable column.
+const UPSERT: &str = " ON CONFLICT (fingerprint) DO UPDATE SET \
+       annotations = excluded.annotations, status = excluded.status, \
+       starts_at = excluded.starts_at, ends_at = excluded.ends_at, \
+       last_seen = excluded.last_seen, last_changed = excluded.last_changed, \
+       fire_count = excluded.fire_count, transitions = excluded.transitions, \
+       classification = excluded.classification, generator_url = excluded.generator_url, \
+       severity = excluded.severity";
+
+/// Writes `records` (inserts, made upserts by `tail`).
 async fn upsert_alerts(
     tx: &mut Transaction<'_, Sqlite>,
     records: &[AlertRecord],
+    tail: &str,
 ) -> Result<(), StoreError> {
     const HEAD: &str = "INSERT OR FAIL INTO alertkit_alerts \
          (fingerprint, labels, annotations, status, starts_at, ends_at, first_seen, last_seen, \
           last_changed, fire_count, transitions, classification, generator_url, \
           severity, namespace)";
-    const TAIL: &str = " ON CONFLICT (fingerprint) DO UPDATE SET \
-           annotations = excluded.annotations, status = excluded.status, \
-           starts_at = excluded.starts_at, ends_at = excluded.ends_at, \
-           last_seen = excluded.last_seen, last_changed = excluded.last_changed, \
-           fire_count = excluded.fire_count, transitions = excluded.transitions, \
-           classification = excluded.classification, generator_url = excluded.generator_url, \
-           severity = excluded.severity";
     for chunk in records.chunks(ROWS_PER_STATEMENT) {
-        let sql = values_sql(HEAD, 15, chunk.len(), TAIL);
+        let sql = values_sql(HEAD, 15, chunk.len(), tail);
         let mut q = sqlx::query(sqlx::AssertSqlSafe(sql));
         for r in chunk {
             q = q
@@ -277,11 +280,20 @@ impl HistoryStore for SqliteHistoryStore {
         .fetch_all(&mut *tx)
         .await
         .map_err(db)?;
-        let stored = rows.iter().map(codec::record).collect::<Result<_, _>>()?;
+        let stored: Vec<AlertRecord> = rows.iter().map(codec::record).collect::<Result<_, _>>()?;
+        let existing: std::collections::HashSet<Fingerprint> =
+            stored.iter().map(|r| r.fingerprint).collect();
         let batch = crate::sql::apply_batch(receipts, &keys, stored);
         let now = OffsetDateTime::now_utc();
         let queued = EnqueueRows::build(&self.outbox.options(), receipts, &batch.changes, now)?;
-        upsert_alerts(&mut tx, &batch.records).await?;
+        // New rows by plain inserts (an upsert statement keeps a statement
+        // journal even when it never updates), stored rows by upsert.
+        let (updated, inserted): (Vec<AlertRecord>, Vec<AlertRecord>) = batch
+            .records
+            .into_iter()
+            .partition(|r| existing.contains(&r.fingerprint));
+        upsert_alerts(&mut tx, &inserted, "").await?;
+        upsert_alerts(&mut tx, &updated, UPSERT).await?;
         insert_events(&mut tx, &batch.events).await?;
         if queued.len() > 0 {
             outbox::enqueue(&mut tx, &queued, nanos("now", now)?).await?;
