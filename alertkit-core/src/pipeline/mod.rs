@@ -99,7 +99,7 @@ impl Default for PipelineConfig {
             classify_queue: 16_384,
             classify_timeout: Duration::from_secs(10),
             handoff_queue: 16_384,
-            handoff_batch: 512,
+            handoff_batch: 4096,
         }
     }
 }
