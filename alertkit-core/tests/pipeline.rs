@@ -319,3 +319,47 @@ async fn submit_after_shutdown_is_refused() {
         .unwrap_err();
     assert!(matches!(err, PipelineError::ShuttingDown));
 }
+
+/// A classifier that answers only asynchronously (no `try_classify_now`).
+struct Later;
+
+#[async_trait::async_trait]
+impl Classifier for Later {
+    fn id(&self) -> &str {
+        "later/1"
+    }
+    async fn classify(&self, alert: &Alert) -> Result<Classification, ClassifyError> {
+        tokio::task::yield_now().await;
+        LabelClassifier.classify(alert).await
+    }
+}
+
+#[tokio::test]
+async fn verdicts_known_at_once_are_recorded_with_the_change_others_attached_after() {
+    for (classifier, name) in [
+        (Arc::new(LabelClassifier) as Arc<dyn Classifier>, "inline"),
+        (Arc::new(Later) as Arc<dyn Classifier>, "later"),
+    ] {
+        let (s, handoff) = setup();
+        let pipeline = Pipeline::builder(s.store.clone(), handoff)
+            .classifier(classifier)
+            .spawn();
+        let alerts: Vec<Alert> = (0..20).map(|i| alert(name, i)).collect();
+        pipeline
+            .ingest()
+            .submit(batch(alerts.clone()))
+            .await
+            .unwrap();
+        pipeline.shutdown().await;
+        for a in &alerts {
+            let events = s.store.timeline(a.fingerprint()).await.unwrap();
+            let kinds: Vec<EventKind> = events.iter().map(|e| e.kind).collect();
+            assert_eq!(kinds, [EventKind::Firing, EventKind::Classified], "{name}");
+            let rec = s.store.get(a.fingerprint()).await.unwrap().unwrap();
+            assert!(rec.classification.is_some(), "{name}");
+        }
+        let sent = s.sink.notifications();
+        assert_eq!(sent.len(), 20, "{name}");
+        assert!(sent.iter().all(|n| n.classification.is_some()), "{name}");
+    }
+}

@@ -270,6 +270,23 @@ impl ModeSwitch {
         self.lock().state
     }
 
+    /// The mode as last known if it is fresh (no shared cache, or read from
+    /// it within the refresh interval); `None` when [`current`](Self::current)
+    /// would re-read the shared cache.
+    pub fn cached_if_fresh(&self) -> Option<ModeState> {
+        let guard = self.lock();
+        match &self.inner.shared {
+            Some(shared)
+                if guard
+                    .refreshed
+                    .is_none_or(|at| at.elapsed() >= shared.refresh) =>
+            {
+                None
+            }
+            _ => Some(guard.state),
+        }
+    }
+
     /// The current mode, re-read from the shared cache if the local copy is stale.
     pub async fn current(&self) -> ModeState {
         if let Some(shared) = &self.inner.shared {

@@ -193,10 +193,35 @@ impl State {
 #[async_trait]
 impl HistoryStore for MemoryHistoryStore {
     async fn record(&self, receipts: &[Receipt]) -> Result<RecordOutcome, StoreError> {
+        self.record_classified(receipts, &[]).await
+    }
+
+    async fn record_classified(
+        &self,
+        receipts: &[Receipt],
+        verdicts: &[Option<Arc<Classification>>],
+    ) -> Result<RecordOutcome, StoreError> {
         let mut state = lock::write(&self.state);
+        let max_events = self.config.max_events_per_alert.max(1);
         let changes = receipts
             .iter()
-            .map(|r| state.apply(r, &self.config))
+            .enumerate()
+            .map(|(i, r)| {
+                let change = state.apply(r, &self.config);
+                if let (Some(kind), Some(Some(v))) = (change, verdicts.get(i))
+                    && kind.is_notifiable()
+                    && let Some(entry) = state.alerts.get_mut(&r.alert.fingerprint())
+                {
+                    entry.record.classification = Some(Arc::clone(v));
+                    let event =
+                        HistoryEvent::classified(&entry.record, Arc::clone(v), r.received_at);
+                    entry.events.push_back(event);
+                    while entry.events.len() > max_events {
+                        entry.events.pop_front();
+                    }
+                }
+                change
+            })
             .collect();
         Ok(RecordOutcome { changes })
     }
@@ -219,16 +244,8 @@ impl HistoryStore for MemoryHistoryStore {
                     return false;
                 }
                 rec.classification = Some(Arc::clone(classification));
-                entry.events.push_back(HistoryEvent {
-                    fingerprint: key.fingerprint,
-                    kind: EventKind::Classified,
-                    at,
-                    status: rec.status,
-                    starts_at: rec.starts_at,
-                    ends_at: rec.ends_at,
-                    annotations: None,
-                    classification: Some(Arc::clone(classification)),
-                });
+                let event = HistoryEvent::classified(rec, Arc::clone(classification), at);
+                entry.events.push_back(event);
                 while entry.events.len() > max_events {
                     entry.events.pop_front();
                 }

@@ -49,25 +49,34 @@ impl Classifier for LabelClassifier {
     }
 
     async fn classify(&self, alert: &Alert) -> Result<Classification, ClassifyError> {
-        let (severity, confidence) = match alert.label_severity() {
-            Severity::Unknown => (Severity::Warning, 0.1),
-            known => (known, 0.5),
-        };
-        let summary = truncated(
-            alert
-                .summary()
-                .or_else(|| alert.alertname())
-                .unwrap_or_default(),
-            200,
-        );
-        let mut verdict = Classification::new(
-            severity,
-            Category::Other,
-            confidence,
-            ClassificationSource::Default,
-        )
-        .with_summary(summary);
-        verdict.model = Some(Arc::clone(&MODEL));
-        Ok(verdict)
+        Ok(verdict(alert))
     }
+
+    fn try_classify_now(&self, alert: &Alert) -> Option<Result<Classification, ClassifyError>> {
+        Some(Ok(verdict(alert)))
+    }
+}
+
+/// The label-based verdict (synchronous).
+fn verdict(alert: &Alert) -> Classification {
+    let (severity, confidence) = match alert.label_severity() {
+        Severity::Unknown => (Severity::Warning, 0.1),
+        known => (known, 0.5),
+    };
+    let summary = truncated(
+        alert
+            .summary()
+            .or_else(|| alert.alertname())
+            .unwrap_or_default(),
+        200,
+    );
+    let mut verdict = Classification::new(
+        severity,
+        Category::Other,
+        confidence,
+        ClassificationSource::Default,
+    )
+    .with_summary(summary);
+    verdict.model = Some(Arc::clone(&MODEL));
+    verdict
 }

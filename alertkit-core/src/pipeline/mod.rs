@@ -292,6 +292,7 @@ impl PipelineBuilder {
             usize::try_from(cfg.dedup_capacity).unwrap_or(usize::MAX),
         );
         let forward = record::Forward {
+            classifier: self.classifier.clone(),
             classify_tx: self.classifier.is_some().then_some(classify_tx),
             handoff_tx: handoff_tx.clone(),
         };

@@ -17,21 +17,74 @@ use rustc_hash::FxBuildHasher;
 use tokio::sync::{OwnedSemaphorePermit, Semaphore, mpsc, oneshot, watch};
 
 use super::dedup::RecentStates;
-use super::stages::Backoff;
+use super::stages::{Backoff, Ready};
 use super::{IngestReceipt, Job, PipelineError, Wait};
 use crate::traits::Journal;
-use crate::{EventKind, HistoryStore, Notification, Receipt, StateKey, StoreError};
+use crate::{
+    Classification, Classifier, ClassifyError, EventKind, HistoryStore, Notification, Receipt,
+    StateKey, StoreError,
+};
 
 type Reply = oneshot::Sender<Result<IngestReceipt, PipelineError>>;
 
-/// Where recorded changes go next (classification, else hand-off).
+/// Verdicts known before the history write, and where recorded changes go
+/// next (classification, else hand-off).
 pub(super) struct Forward {
+    pub(super) classifier: Option<Arc<dyn Classifier>>,
     pub(super) classify_tx: Option<mpsc::Sender<Notification>>,
-    pub(super) handoff_tx: mpsc::Sender<Notification>,
+    pub(super) handoff_tx: mpsc::Sender<Ready>,
+}
+
+/// What the classifier said before the history write.
+enum Inline {
+    /// Nothing yet: the classify stage asks.
+    Later,
+    /// This verdict, recorded with the change.
+    Verdict(Arc<Classification>),
+    /// The classifier declines (a transparent mode): published without one.
+    Skipped,
 }
 
 impl Forward {
-    async fn send(&self, n: Notification) {
+    /// Asks the classifier for verdicts it knows at once (rules, cache hits).
+    fn inline(&self, receipts: &[Receipt]) -> Vec<Inline> {
+        let Some(classifier) = &self.classifier else {
+            return Vec::new();
+        };
+        let took = metrics::histogram!("alertkit_pipeline_classify_duration_seconds");
+        receipts
+            .iter()
+            .map(|r| {
+                let start = Instant::now();
+                let inline = match classifier.try_classify_now(&r.alert) {
+                    Some(Ok(c)) => Inline::Verdict(Arc::new(c)),
+                    Some(Err(ClassifyError::Skipped(_))) => Inline::Skipped,
+                    Some(Err(_)) | None => return Inline::Later,
+                };
+                took.record(start.elapsed().as_secs_f64());
+                inline
+            })
+            .collect()
+    }
+
+    async fn send(&self, n: Notification, inline: Option<&Inline>) {
+        match inline {
+            Some(Inline::Verdict(c)) => {
+                metrics::counter!("alertkit_pipeline_classifications_total", "outcome" => "ok")
+                    .increment(1);
+                let ready = Ready {
+                    n: n.with_classification(Arc::clone(c)),
+                    attached: true,
+                };
+                return self.hand_off(ready).await;
+            }
+            Some(Inline::Skipped) => {
+                metrics::counter!("alertkit_pipeline_classifications_total", "outcome" => "skipped")
+                    .increment(1);
+                return self.hand_off(Ready::new(n)).await;
+            }
+            Some(Inline::Later) | None => {}
+        }
         let n = match &self.classify_tx {
             Some(tx) => match tx.try_send(n) {
                 Ok(()) => return,
@@ -43,7 +96,11 @@ impl Forward {
             },
             None => n,
         };
-        if self.handoff_tx.send(n).await.is_err() {
+        self.hand_off(Ready::new(n)).await;
+    }
+
+    async fn hand_off(&self, ready: Ready) {
+        if self.handoff_tx.send(ready).await.is_err() {
             tracing::error!("hand-off stage is gone; notification dropped");
         }
     }
@@ -212,29 +269,44 @@ impl Group {
     }
 }
 
-/// Records `receipts` in one store call, timed.
+/// Records `receipts` in one store call, timed, with the verdicts of
+/// `inline` (empty, or one per receipt) when there are any.
 async fn record(
     store: &dyn HistoryStore,
     receipts: Vec<Receipt>,
+    inline: &[Inline],
 ) -> (Vec<Receipt>, Result<Vec<Option<EventKind>>, StoreError>) {
     let start = Instant::now();
-    let outcome = store.record(&receipts).await;
+    let verdicts: Vec<Option<Arc<Classification>>> = inline
+        .iter()
+        .map(|i| match i {
+            Inline::Verdict(c) => Some(Arc::clone(c)),
+            Inline::Later | Inline::Skipped => None,
+        })
+        .collect();
+    let outcome = if verdicts.iter().any(Option::is_some) {
+        store.record_classified(&receipts, &verdicts).await
+    } else {
+        store.record(&receipts).await
+    };
     metrics::histogram!("alertkit_pipeline_record_duration_seconds")
         .record(start.elapsed().as_secs_f64());
     (receipts, outcome.map(|o| o.changes))
 }
 
 /// Counts changes per owner (`owners[i]` owns receipt `i`), records the
-/// change metrics and returns the notifications to forward.
+/// change metrics and returns the notifications to forward, each with its
+/// receipt's index.
 fn changes(
     receipts: Vec<Receipt>,
     owners: impl Iterator<Item = usize>,
     changes: Vec<Option<EventKind>>,
     changed: &mut [usize],
-) -> Vec<Notification> {
+) -> Vec<(usize, Notification)> {
     let mut by_kind = [0u64; EventKind::ALL.len()];
     let mut notifications = Vec::new();
-    for ((receipt, owner), change) in receipts.into_iter().zip(owners).zip(changes) {
+    for (i, ((receipt, owner), change)) in receipts.into_iter().zip(owners).zip(changes).enumerate()
+    {
         let Some(kind) = change else { continue };
         if let Some(c) = changed.get_mut(owner) {
             *c += 1;
@@ -244,7 +316,7 @@ fn changes(
             let origin = receipt.origin.unwrap_or_default();
             let mut n = Notification::new(receipt.alert, kind, origin);
             n.received_at = receipt.received_at;
-            notifications.push(n);
+            notifications.push((i, n));
         }
     }
     for (kind, n) in EventKind::ALL.into_iter().zip(by_kind) {
@@ -281,9 +353,17 @@ impl Direct {
                 continue;
             }
             let store = &*self.store;
-            for (part, result) in group.write_isolated(|r| record(store, r)).await {
+            let forward = &self.forward;
+            let parts = group
+                .write_isolated(|r| async move {
+                    let inline = forward.inline(&r);
+                    let (r, result) = record(store, r, &inline).await;
+                    (r, result.map(|changes| (changes, inline)))
+                })
+                .await;
+            for (part, result) in parts {
                 match result {
-                    Ok(outcome) => {
+                    Ok((outcome, inline)) => {
                         for (_, key) in &part.owners {
                             self.seen.insert(*key);
                         }
@@ -306,8 +386,8 @@ impl Direct {
                             },
                             |j| Some(changed[j]),
                         );
-                        for n in notifications {
-                            self.forward.send(n).await;
+                        for (i, n) in notifications {
+                            self.forward.send(n, inline.get(i)).await;
                         }
                     }
                     Err(e) => {
@@ -554,7 +634,8 @@ impl Journaled {
                 owners.extend(e.receipts.iter().map(|_| (i, None)));
             }
         }
-        let (receipts, outcome) = self.record_all(receipts).await;
+        let inline = self.forward.inline(&receipts);
+        let (receipts, outcome) = self.record_all(receipts, &inline).await;
         let Some(outcome) = outcome else {
             return;
         };
@@ -594,8 +675,8 @@ impl Journaled {
                 }
             }
         }
-        for n in notifications {
-            self.forward.send(n).await;
+        for (i, n) in notifications {
+            self.forward.send(n, inline.get(i)).await;
         }
     }
 
@@ -606,13 +687,14 @@ impl Journaled {
     async fn record_all(
         &self,
         receipts: Vec<Receipt>,
+        inline: &[Inline],
     ) -> (Vec<Receipt>, Option<Vec<Option<EventKind>>>) {
         let mut backoff = Backoff::new();
         let mut attempts = 0u32;
         let mut receipts = receipts;
         loop {
             attempts += 1;
-            let (back, result) = record(&*self.store, receipts).await;
+            let (back, result) = record(&*self.store, receipts, inline).await;
             receipts = back;
             match result {
                 Ok(changes) => return (receipts, Some(changes)),
@@ -634,8 +716,9 @@ impl Journaled {
                     tracing::error!(error = %e, alerts = receipts.len(), "history refused journaled receipts; recording them one by one");
                     let mut changes = Vec::with_capacity(receipts.len());
                     let mut all = Vec::with_capacity(receipts.len());
-                    for r in receipts {
-                        let (mut back, c) = Box::pin(self.record_all(vec![r])).await;
+                    for (i, r) in receipts.into_iter().enumerate() {
+                        let one = inline.get(i..=i).unwrap_or_default();
+                        let (mut back, c) = Box::pin(self.record_all(vec![r], one)).await;
                         all.append(&mut back);
                         match c {
                             Some(mut c) if c.len() == 1 => changes.push(c.pop().flatten()),

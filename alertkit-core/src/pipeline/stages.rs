@@ -38,7 +38,7 @@ impl Backoff {
 pub(super) async fn classify(
     classifier: Arc<dyn Classifier>,
     rx: mpsc::Receiver<Notification>,
-    handoff_tx: mpsc::Sender<Notification>,
+    handoff_tx: mpsc::Sender<Ready>,
     concurrency: usize,
     timeout: Duration,
 ) {
@@ -83,7 +83,7 @@ pub(super) async fn classify(
         .buffer_unordered(concurrency);
     let mut classified = std::pin::pin!(classified);
     while let Some(n) = classified.next().await {
-        if handoff_tx.send(n).await.is_err() {
+        if handoff_tx.send(Ready::new(n)).await.is_err() {
             tracing::error!("hand-off stage is gone; notification dropped");
         }
     }
@@ -96,22 +96,24 @@ pub(super) async fn classify(
 pub(super) async fn hand_off(
     store: Arc<dyn HistoryStore>,
     handoff: Arc<dyn Handoff>,
-    mut rx: mpsc::Receiver<Notification>,
+    mut rx: mpsc::Receiver<Ready>,
     max_batch: usize,
     shutdown: watch::Receiver<bool>,
 ) {
-    let mut batch = Vec::with_capacity(max_batch);
-    while rx.recv_many(&mut batch, max_batch).await > 0 {
+    let mut ready = Vec::with_capacity(max_batch);
+    while rx.recv_many(&mut ready, max_batch).await > 0 {
         metrics::gauge!("alertkit_pipeline_queue_depth", "stage" => "handoff").set(rx.len() as f64);
         let now = OffsetDateTime::now_utc();
-        let classified: Vec<(StateKey, Arc<Classification>)> = batch
+        let classified: Vec<(StateKey, Arc<Classification>)> = ready
             .iter()
-            .filter_map(|n| {
-                n.classification
+            .filter(|r| !r.attached)
+            .filter_map(|r| {
+                r.n.classification
                     .as_ref()
-                    .map(|c| (n.alert.state_key(), Arc::clone(c)))
+                    .map(|c| (r.n.alert.state_key(), Arc::clone(c)))
             })
             .collect();
+        let batch: Vec<Notification> = ready.drain(..).map(|r| r.n).collect();
         if !classified.is_empty()
             && let Err(e) = store.attach_classifications(&classified, now).await
         {
@@ -148,7 +150,20 @@ pub(super) async fn hand_off(
                 }
             }
         }
-        batch.clear();
+    }
+}
+
+/// A notification on its way to the hand-off.
+pub(super) struct Ready {
+    pub(super) n: Notification,
+    /// Its classification is already in history (recorded with the change).
+    pub(super) attached: bool,
+}
+
+impl Ready {
+    /// A notification whose classification (if any) history does not have yet.
+    pub(super) fn new(n: Notification) -> Self {
+        Self { n, attached: false }
     }
 }
 

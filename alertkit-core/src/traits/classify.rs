@@ -36,12 +36,26 @@ pub trait Classifier: Send + Sync + 'static {
 
     /// Classifies one alert.
     async fn classify(&self, alert: &Alert) -> Result<Classification, ClassifyError>;
+
+    /// The verdict, when it is known without waiting (rules, a cache hit);
+    /// `None` means "ask [`classify`](Classifier::classify)". The pipeline
+    /// uses it to record fast verdicts in the same history write as the
+    /// change. Must not block, do I/O or start work it would abandon; the
+    /// default knows nothing at once.
+    fn try_classify_now(&self, alert: &Alert) -> Option<Result<Classification, ClassifyError>> {
+        let _ = alert;
+        None
+    }
 }
 
 #[async_trait]
 impl<T: Classifier + ?Sized> Classifier for Arc<T> {
     fn id(&self) -> &str {
         (**self).id()
+    }
+
+    fn try_classify_now(&self, alert: &Alert) -> Option<Result<Classification, ClassifyError>> {
+        (**self).try_classify_now(alert)
     }
 
     async fn classify(&self, alert: &Alert) -> Result<Classification, ClassifyError> {

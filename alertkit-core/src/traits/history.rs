@@ -143,6 +143,25 @@ impl HistoryEvent {
         }
     }
 
+    /// The `Classified` event of attaching `classification` to `record`'s
+    /// current instance at `at`.
+    pub fn classified(
+        record: &AlertRecord,
+        classification: Arc<Classification>,
+        at: OffsetDateTime,
+    ) -> Self {
+        Self {
+            fingerprint: record.fingerprint,
+            kind: EventKind::Classified,
+            at,
+            status: record.status,
+            starts_at: record.starts_at,
+            ends_at: record.ends_at,
+            annotations: None,
+            classification: Some(classification),
+        }
+    }
+
     /// An event recording `receipt` as `kind`.
     pub fn from_receipt(kind: EventKind, receipt: &Receipt) -> Self {
         let a = &receipt.alert;
@@ -410,6 +429,45 @@ pub trait HistoryStore: Send + Sync + 'static {
     /// Records receipts (one transaction), returning what each changed.
     async fn record(&self, receipts: &[Receipt]) -> Result<RecordOutcome, StoreError>;
 
+    /// Records receipts like [`record`](Self::record), and attaches
+    /// `verdicts[i]` (when there is one) to receipt `i`'s change if that
+    /// change is notifiable (firing, resolved, re-fired): the alert's current
+    /// classification, and a `Classified` event (at the receipt's time)
+    /// after the change's — what
+    /// [`attach_classifications`](Self::attach_classifications) would do.
+    /// `verdicts` is empty or as long as `receipts`.
+    ///
+    /// The pipeline calls it with the verdicts its classifier knew at once
+    /// (rules, cache hits). The default records, then attaches (two writes;
+    /// a failed attach is logged, the record stands); stores override it to
+    /// write both in one transaction.
+    async fn record_classified(
+        &self,
+        receipts: &[Receipt],
+        verdicts: &[Option<Arc<Classification>>],
+    ) -> Result<RecordOutcome, StoreError> {
+        let outcome = self.record(receipts).await?;
+        let items: Vec<(StateKey, Arc<Classification>)> = receipts
+            .iter()
+            .zip(verdicts)
+            .zip(&outcome.changes)
+            .filter_map(|((r, v), change)| match (v, change) {
+                (Some(v), Some(kind)) if kind.is_notifiable() => {
+                    Some((r.alert.state_key(), Arc::clone(v)))
+                }
+                _ => None,
+            })
+            .collect();
+        if !items.is_empty()
+            && let Err(e) = self
+                .attach_classifications(&items, OffsetDateTime::now_utc())
+                .await
+        {
+            tracing::warn!(error = %e, "could not attach classifications to history");
+        }
+        Ok(outcome)
+    }
+
     /// Attaches classifications to the alert instances identified by their
     /// [`StateKey`]s (one transaction). An item whose instance is no longer
     /// current (the alert re-fired since) is ignored and reported `false`.
@@ -433,6 +491,14 @@ pub trait HistoryStore: Send + Sync + 'static {
 impl<T: HistoryStore + ?Sized> HistoryStore for Arc<T> {
     async fn record(&self, receipts: &[Receipt]) -> Result<RecordOutcome, StoreError> {
         (**self).record(receipts).await
+    }
+
+    async fn record_classified(
+        &self,
+        receipts: &[Receipt],
+        verdicts: &[Option<Arc<Classification>>],
+    ) -> Result<RecordOutcome, StoreError> {
+        (**self).record_classified(receipts, verdicts).await
     }
 
     async fn attach_classifications(

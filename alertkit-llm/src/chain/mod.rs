@@ -235,4 +235,9 @@ impl Classifier for StandardChain {
             .await
             .map_err(ClassifyError::from_box)
     }
+
+    /// An L1 hit; anything else needs the stack (and maybe the LLM).
+    fn try_classify_now(&self, alert: &Alert) -> Option<Result<Classification, ClassifyError>> {
+        self.cache.as_ref()?.lookup_l1(alert).map(Ok)
+    }
 }

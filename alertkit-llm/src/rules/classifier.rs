@@ -239,4 +239,8 @@ impl Classifier for RuleClassifier {
     async fn classify(&self, alert: &Alert) -> Result<Classification, ClassifyError> {
         Ok(self.classify_now(alert))
     }
+
+    fn try_classify_now(&self, alert: &Alert) -> Option<Result<Classification, ClassifyError>> {
+        Some(Ok(self.classify_now(alert)))
+    }
 }

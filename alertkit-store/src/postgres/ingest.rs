@@ -251,7 +251,7 @@ pub(super) async fn record(
         stored.push(record);
     }
     drop(rows);
-    let batch = crate::sql::apply_batch(receipts, &keys, stored);
+    let batch = crate::sql::apply_batch(receipts, &keys, stored, &[]);
     let now = OffsetDateTime::now_utc();
     let queued = EnqueueRows::build(&outbox.options(), receipts, &batch.changes, now)?;
     let mut new = NewRows::default();

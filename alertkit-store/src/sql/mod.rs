@@ -8,9 +8,12 @@ pub(crate) mod stats;
 
 use std::collections::HashMap;
 use std::collections::hash_map::Entry;
+use std::sync::Arc;
 
 use alertkit_core::traits::{Cursor, HistoryPage};
-use alertkit_core::{AlertRecord, EventKind, HistoryEvent, HistoryQuery, Receipt, StoreError};
+use alertkit_core::{
+    AlertRecord, Classification, EventKind, HistoryEvent, HistoryQuery, Receipt, StoreError,
+};
 
 use codec::{fp_key, nanos, status_code};
 
@@ -44,11 +47,14 @@ pub(crate) struct BatchWrite {
 
 /// Runs the history state machine over a batch against the stored rows of
 /// its alerts (`stored`, read in the same transaction). `keys` are the
-/// receipts' fingerprint keys, in order.
+/// receipts' fingerprint keys, in order; `verdicts` (empty, or one per
+/// receipt) are attached to notifiable changes as
+/// [`HistoryStore::record_classified`](alertkit_core::HistoryStore::record_classified) says.
 pub(crate) fn apply_batch(
     receipts: &[Receipt],
     keys: &[i64],
     stored: Vec<AlertRecord>,
+    verdicts: &[Option<Arc<Classification>>],
 ) -> BatchWrite {
     let mut current: HashMap<i64, AlertRecord> = HashMap::with_capacity(keys.len());
     for rec in stored {
@@ -56,17 +62,26 @@ pub(crate) fn apply_batch(
     }
     let mut changes = Vec::with_capacity(receipts.len());
     let mut events = Vec::new();
-    for (r, &key) in receipts.iter().zip(keys) {
-        let change = match current.entry(key) {
+    for (i, (r, &key)) in receipts.iter().zip(keys).enumerate() {
+        let (rec, change) = match current.entry(key) {
             Entry::Vacant(slot) => {
                 let (rec, kind) = AlertRecord::first(r);
-                slot.insert(rec);
-                Some(kind)
+                (slot.insert(rec), Some(kind))
             }
-            Entry::Occupied(mut slot) => slot.get_mut().apply(r),
+            Entry::Occupied(slot) => {
+                let rec = slot.into_mut();
+                let change = rec.apply(r);
+                (rec, change)
+            }
         };
         if let Some(kind) = change {
             events.push(HistoryEvent::from_receipt(kind, r));
+            if let Some(Some(v)) = verdicts.get(i)
+                && kind.is_notifiable()
+            {
+                rec.classification = Some(Arc::clone(v));
+                events.push(HistoryEvent::classified(rec, Arc::clone(v), r.received_at));
+            }
         }
         changes.push(change);
     }

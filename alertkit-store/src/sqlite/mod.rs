@@ -262,6 +262,16 @@ async fn upsert_alerts(
 #[async_trait]
 impl HistoryStore for SqliteHistoryStore {
     async fn record(&self, receipts: &[Receipt]) -> Result<RecordOutcome, StoreError> {
+        self.record_classified(receipts, &[]).await
+    }
+
+    /// One transaction: the verdicts go into the rows and events the
+    /// batch writes anyway (no second write of each row).
+    async fn record_classified(
+        &self,
+        receipts: &[Receipt],
+        verdicts: &[Option<Arc<Classification>>],
+    ) -> Result<RecordOutcome, StoreError> {
         crate::sql::check_times(receipts)?;
         if receipts.is_empty() {
             return Ok(RecordOutcome::default());
@@ -283,7 +293,7 @@ impl HistoryStore for SqliteHistoryStore {
         let stored: Vec<AlertRecord> = rows.iter().map(codec::record).collect::<Result<_, _>>()?;
         let existing: std::collections::HashSet<Fingerprint> =
             stored.iter().map(|r| r.fingerprint).collect();
-        let batch = crate::sql::apply_batch(receipts, &keys, stored);
+        let batch = crate::sql::apply_batch(receipts, &keys, stored, verdicts);
         let now = OffsetDateTime::now_utc();
         let queued = EnqueueRows::build(&self.outbox.options(), receipts, &batch.changes, now)?;
         // New rows by plain inserts (an upsert statement keeps a statement

@@ -127,26 +127,45 @@ impl Classifier for Modal {
 
     async fn classify(&self, alert: &Alert) -> Result<Classification, ClassifyError> {
         match self.mode.current().await.mode {
-            EnrichmentMode::Transparent => Err(ClassifyError::Skipped(
-                "enrichment mode is transparent".to_owned(),
+            EnrichmentMode::Transparent => Err(transparent()),
+            EnrichmentMode::TransparentWithRecommendations => Ok(keep_label_severity(
+                alert,
+                self.inner.classify(alert).await?,
             )),
-            EnrichmentMode::TransparentWithRecommendations => {
-                let verdict = self.inner.classify(alert).await?;
-                let mut kept = Classification::new(
-                    alert.label_severity(),
-                    verdict.category,
-                    verdict.confidence,
-                    verdict.source,
-                )
-                .with_summary(verdict.summary)
-                .with_recommendations(verdict.recommendations);
-                kept.latency = verdict.latency;
-                if let Some(model) = verdict.model {
-                    kept = kept.with_model(model);
-                }
-                Ok(kept)
-            }
             EnrichmentMode::Enriched => self.inner.classify(alert).await,
         }
     }
+
+    fn try_classify_now(&self, alert: &Alert) -> Option<Result<Classification, ClassifyError>> {
+        match self.mode.cached_if_fresh()?.mode {
+            EnrichmentMode::Transparent => Some(Err(transparent())),
+            EnrichmentMode::TransparentWithRecommendations => Some(
+                self.inner
+                    .try_classify_now(alert)?
+                    .map(|v| keep_label_severity(alert, v)),
+            ),
+            EnrichmentMode::Enriched => self.inner.try_classify_now(alert),
+        }
+    }
+}
+
+fn transparent() -> ClassifyError {
+    ClassifyError::Skipped("enrichment mode is transparent".to_owned())
+}
+
+/// `verdict` with the alert's own (label) severity.
+fn keep_label_severity(alert: &Alert, verdict: Classification) -> Classification {
+    let mut kept = Classification::new(
+        alert.label_severity(),
+        verdict.category,
+        verdict.confidence,
+        verdict.source,
+    )
+    .with_summary(verdict.summary)
+    .with_recommendations(verdict.recommendations);
+    kept.latency = verdict.latency;
+    if let Some(model) = verdict.model {
+        kept = kept.with_model(model);
+    }
+    kept
 }

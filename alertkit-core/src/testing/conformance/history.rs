@@ -31,7 +31,8 @@ fn at(secs: i64) -> OffsetDateTime {
 /// Checks: new alerts, the firing → resolved → re-fired lifecycle, annotation
 /// changes, idempotent replays of generated streams (including HA
 /// duplicates), out-of-order receipts never regressing state,
-/// classifications attached to the right instance, filters and keyset
+/// classifications attached to the right instance (also when recorded with
+/// the change by `record_classified`), filters and keyset
 /// pagination (no row missed or repeated), concurrent writers, and hostile
 /// label values stored exactly or rejected with [`StoreError::Invalid`].
 pub fn history_store<F, Fut, H>(make: F)
@@ -48,6 +49,9 @@ where
     });
     once(&rt, "classification", async {
         classification(make().await).await
+    });
+    once(&rt, "recorded_with_verdicts", async {
+        recorded_with_verdicts(make().await).await
     });
     once(&rt, "concurrent_writers", async {
         concurrent_writers(make().await).await
@@ -228,6 +232,92 @@ async fn classification(store: impl HistoryStore) -> Result<(), TestCaseError> {
         classified[0].classification.as_deref() == Some(&*verdict),
         || "classified event lost its classification".into(),
     )
+}
+
+/// `record_classified`: verdicts go with notifiable changes only, in the
+/// same order as a record followed by an attach.
+async fn recorded_with_verdicts(store: impl HistoryStore) -> Result<(), TestCaseError> {
+    let labels = LabelSet::from_pairs([("alertname", "Inline"), ("instance", "a")]);
+    let firing = Alert::firing(labels.clone(), at(0));
+    let verdict = |s: Severity| {
+        Some(Arc::new(
+            Classification::new(s, Category::Availability, 0.9, ClassificationSource::Rules)
+                .with_summary("inline"),
+        ))
+    };
+    let mut changed = firing.clone();
+    changed.annotations = Annotations::from_pairs([("summary", "other")]);
+    let resolved = firing.clone().resolved_at(at(50));
+    let out = ok(
+        "record_classified",
+        store
+            .record_classified(
+                &[
+                    receipt(&firing, 0),
+                    receipt(&firing, 1),
+                    receipt(&changed, 2),
+                ],
+                &[
+                    verdict(Severity::Warning),
+                    verdict(Severity::Info),
+                    verdict(Severity::Info),
+                ],
+            )
+            .await,
+    )?;
+    ensure(
+        out.changes
+            == [
+                Some(EventKind::Firing),
+                None,
+                Some(EventKind::AnnotationsChanged),
+            ],
+        || format!("changes {:?}", out.changes),
+    )?;
+    let rec = ok("get", store.get(firing.fingerprint()).await)?
+        .ok_or_else(|| TestCaseError::fail("missing record"))?;
+    ensure(rec.severity() == Severity::Warning, || {
+        format!(
+            "the firing's verdict (warning) is current, got {:?}: a redelivery or an annotation change attached one",
+            rec.classification
+        )
+    })?;
+    ok(
+        "record_classified",
+        store
+            .record_classified(&[receipt(&resolved, 3)], &[verdict(Severity::Critical)])
+            .await,
+    )?;
+    let kinds: Vec<EventKind> = ok("timeline", store.timeline(firing.fingerprint()).await)?
+        .iter()
+        .map(|e| e.kind)
+        .collect();
+    // One write puts each verdict right after its change; the default (a
+    // record, then an attach) after the batch's changes. Either way: one
+    // classified event per notifiable change, after it.
+    let changes: Vec<EventKind> = kinds
+        .iter()
+        .copied()
+        .filter(|k| *k != EventKind::Classified)
+        .collect();
+    let first_classified = kinds.iter().position(|k| *k == EventKind::Classified);
+    ensure(
+        changes
+            == [
+                EventKind::Firing,
+                EventKind::AnnotationsChanged,
+                EventKind::Resolved,
+            ]
+            && kinds.len() == 5
+            && first_classified > Some(0)
+            && kinds.last() == Some(&EventKind::Classified),
+        || format!("timeline {kinds:?}"),
+    )?;
+    let rec = ok("get", store.get(firing.fingerprint()).await)?
+        .ok_or_else(|| TestCaseError::fail("missing record"))?;
+    ensure(rec.severity() == Severity::Critical, || {
+        "the resolve's verdict is not current".into()
+    })
 }
 
 async fn concurrent_writers(store: impl HistoryStore) -> Result<(), TestCaseError> {
