@@ -46,25 +46,32 @@ enum Inline {
 }
 
 impl Forward {
-    /// Asks the classifier for verdicts it knows at once (rules, cache hits).
-    fn inline(&self, receipts: &[Receipt]) -> Vec<Inline> {
+    /// Asks the classifier for verdicts it knows at once (rules, cache
+    /// hits), yielding every few alerts: thousands of rule verdicts are tens
+    /// of milliseconds of CPU, which must not hold a worker that also
+    /// answers senders.
+    async fn inline(&self, receipts: &[Receipt]) -> Vec<Inline> {
         let Some(classifier) = &self.classifier else {
             return Vec::new();
         };
         let took = metrics::histogram!("alertkit_pipeline_classify_duration_seconds");
-        receipts
-            .iter()
-            .map(|r| {
-                let start = Instant::now();
-                let inline = match classifier.try_classify_now(&r.alert) {
-                    Some(Ok(c)) => Inline::Verdict(Arc::new(c)),
-                    Some(Err(ClassifyError::Skipped(_))) => Inline::Skipped,
-                    Some(Err(_)) | None => return Inline::Later,
-                };
-                took.record(start.elapsed().as_secs_f64());
-                inline
-            })
-            .collect()
+        let mut out = Vec::with_capacity(receipts.len());
+        for (i, r) in receipts.iter().enumerate() {
+            if i % 64 == 63 {
+                tokio::task::yield_now().await;
+            }
+            let start = Instant::now();
+            out.push(match classifier.try_classify_now(&r.alert) {
+                Some(Ok(c)) => Inline::Verdict(Arc::new(c)),
+                Some(Err(ClassifyError::Skipped(_))) => Inline::Skipped,
+                Some(Err(_)) | None => {
+                    out.push(Inline::Later);
+                    continue;
+                }
+            });
+            took.record(start.elapsed().as_secs_f64());
+        }
+        out
     }
 
     async fn send(&self, n: Notification, inline: Option<&Inline>) {
@@ -356,7 +363,7 @@ impl Direct {
             let forward = &self.forward;
             let parts = group
                 .write_isolated(|r| async move {
-                    let inline = forward.inline(&r);
+                    let inline = forward.inline(&r).await;
                     let (r, result) = record(store, r, &inline).await;
                     (r, result.map(|changes| (changes, inline)))
                 })
@@ -634,7 +641,7 @@ impl Journaled {
                 owners.extend(e.receipts.iter().map(|_| (i, None)));
             }
         }
-        let inline = self.forward.inline(&receipts);
+        let inline = self.forward.inline(&receipts).await;
         let (receipts, outcome) = self.record_all(receipts, &inline).await;
         let Some(outcome) = outcome else {
             return;
