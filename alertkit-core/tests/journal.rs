@@ -312,3 +312,63 @@ async fn a_full_backlog_answers_overloaded_after_the_wait() {
     ingest.submit(batch(alerts[2..].to_vec())).await.unwrap();
     pipeline.shutdown().await;
 }
+
+/// A store that fails with a non-transient backend error while `broken`.
+#[derive(Default)]
+struct Broken {
+    inner: MemoryHistoryStore,
+    broken: AtomicBool,
+}
+
+#[async_trait::async_trait]
+impl HistoryStore for Broken {
+    async fn record(&self, receipts: &[Receipt]) -> Result<RecordOutcome, StoreError> {
+        if self.broken.load(Ordering::SeqCst) {
+            return Err(StoreError::Backend("database or disk is full".into()));
+        }
+        self.inner.record(receipts).await
+    }
+    async fn attach_classifications(
+        &self,
+        items: &[(StateKey, Arc<Classification>)],
+        at: OffsetDateTime,
+    ) -> Result<Vec<bool>, StoreError> {
+        self.inner.attach_classifications(items, at).await
+    }
+    async fn get(&self, fp: Fingerprint) -> Result<Option<AlertRecord>, StoreError> {
+        self.inner.get(fp).await
+    }
+    async fn timeline(&self, fp: Fingerprint) -> Result<Vec<HistoryEvent>, StoreError> {
+        self.inner.timeline(fp).await
+    }
+    async fn list(&self, q: &HistoryQuery) -> Result<HistoryPage, StoreError> {
+        self.inner.list(q).await
+    }
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_broken_store_is_retried_never_a_reason_to_drop_acknowledged_alerts() {
+    let store = Arc::new(Broken::default());
+    store.broken.store(true, Ordering::SeqCst);
+    let journal = Arc::new(MemoryJournal::default());
+    let (sink, handoff) = sink();
+    let pipeline = Pipeline::builder(store.clone(), handoff)
+        .journal(journal.clone())
+        .spawn();
+    let ingest = pipeline.ingest();
+    ingest
+        .submit(batch((0..3).map(|i| alert("DiskFull", i)).collect()))
+        .await
+        .unwrap();
+    tokio::time::sleep(Duration::from_secs(3)).await;
+    assert_eq!(
+        journal.unconsumed().await.unwrap().len(),
+        1,
+        "kept while broken"
+    );
+    store.broken.store(false, Ordering::SeqCst);
+    ingest.sync().await;
+    assert_eq!(stored(&store.inner).await, 3);
+    pipeline.shutdown().await;
+    assert_eq!(sink.notifications().len(), 3);
+}

@@ -687,9 +687,10 @@ impl Journaled {
         }
     }
 
-    /// Records `receipts`, retrying transient failures; receipts the store
-    /// refuses as invalid are dropped one by one (logged) so the rest
-    /// records. `None` when shutting down with the store unavailable: the
+    /// Records `receipts`, retrying failures; receipts the store refuses as
+    /// invalid ([`StoreError::Invalid`], which the journal's validation
+    /// should already have caught) are dropped one by one (logged) so the
+    /// rest records. `None` when shutting down with the store failing: the
     /// journal keeps the entries for the next start.
     async fn record_all(
         &self,
@@ -705,7 +706,10 @@ impl Journaled {
             receipts = back;
             match result {
                 Ok(changes) => return (receipts, Some(changes)),
-                Err(e) if e.is_transient() => {
+                // Only a refusal of the input is about these receipts; any
+                // other failure (an outage, a full disk, a broken file) is
+                // retried and the journal keeps the entries meanwhile.
+                Err(e) if !matches!(e, StoreError::Invalid(_)) => {
                     if *self.shutdown.borrow() && attempts >= 3 {
                         tracing::error!(error = %e, "history unavailable at shutdown; the journal keeps the entries");
                         return (receipts, None);
