@@ -116,6 +116,19 @@ fn describe() {
         "alertkit_pipeline_changes_total",
         "History changes by kind."
     );
+    describe_histogram!(
+        "alertkit_pipeline_journal_append_duration_seconds",
+        metrics::Unit::Seconds,
+        "Intake journal append latency per group of batches (what acknowledgements wait for)."
+    );
+    describe_counter!(
+        "alertkit_pipeline_journal_replayed_total",
+        "Alerts recorded at start from journal entries a previous run left."
+    );
+    describe_counter!(
+        "alertkit_pipeline_dropped_total",
+        "Journaled alerts the history store refused as invalid (logged with their fingerprint)."
+    );
     describe_counter!(
         "alertkit_pipeline_classifications_total",
         "Classifications by outcome."
