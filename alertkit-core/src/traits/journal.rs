@@ -39,7 +39,16 @@ impl JournalEntry {
     }
 }
 
-/// A durable, append-only intake log (see the [module docs](self)).
+/// A durable, append-only intake log in front of a [`HistoryStore`](crate::HistoryStore).
+///
+/// With a journal, the [pipeline](crate::pipeline) acknowledges a batch once
+/// it is appended here — one sequential append per group of batches — and
+/// records it into history afterwards, in larger batches than the senders'.
+/// Entries are consumed once recorded; entries left by a crash are replayed
+/// into the store on the next start, which is safe because
+/// [`HistoryStore::record`](crate::HistoryStore::record) is idempotent.
+/// Entries hold receipts in an opaque, versioned encoding
+/// ([`encode_receipts`] / [`decode_receipts`]).
 ///
 /// The contract, checked by the conformance suite
 /// (`alertkit_core::testing::conformance::journal`):

@@ -1,0 +1,338 @@
+//! The record stage with a [`Journal`]: intake (dedup, append, acknowledge)
+//! and the recorder behind it (replay, coalesce, record, consume).
+
+use std::sync::Arc;
+use std::time::Instant;
+
+use tokio::sync::{OwnedSemaphorePermit, Semaphore, mpsc, watch};
+
+use super::super::dedup::RecentStates;
+use super::super::stages::Backoff;
+use super::super::{IngestReceipt, Job, Wait};
+use super::{Forward, Group, Inline, Reply, changes, next_job, record, reply_all};
+use crate::traits::Journal;
+use crate::{EventKind, HistoryStore, Receipt, StoreError};
+
+/// How far the journal has been appended and recorded, for
+/// [`Ingest::sync`](crate::pipeline::Ingest::sync).
+#[derive(Debug)]
+pub(in crate::pipeline) struct Progress {
+    /// The last sequence number appended (and acknowledged).
+    pub(in crate::pipeline) appended: std::sync::atomic::AtomicU64,
+    /// The last sequence number recorded into history, once the entries a
+    /// crash left are replayed (`None` before).
+    pub(in crate::pipeline) recorded: watch::Sender<Option<u64>>,
+}
+
+/// A journal entry on its way to the record stage.
+pub(in crate::pipeline) struct Entry {
+    seq: u64,
+    receipts: Vec<Receipt>,
+    /// The job (index into `waiting`) each receipt came from.
+    owners: Vec<usize>,
+    /// Jobs that wait for the history commit ([`Wait::Recorded`]), with
+    /// their received and duplicate counts.
+    waiting: Vec<Option<(Reply, usize, usize)>>,
+    _backlog: Option<OwnedSemaphorePermit>,
+}
+
+/// Dedups, appends to the journal, acknowledges, and passes entries on.
+pub(in crate::pipeline) struct Intake {
+    pub(in crate::pipeline) journal: Arc<dyn Journal>,
+    pub(in crate::pipeline) seen: RecentStates,
+    pub(in crate::pipeline) max_batch: usize,
+    pub(in crate::pipeline) backlog: Arc<Semaphore>,
+    pub(in crate::pipeline) backlog_limit: usize,
+    pub(in crate::pipeline) backlog_wait: std::time::Duration,
+    pub(in crate::pipeline) progress: Arc<Progress>,
+    pub(in crate::pipeline) entries: mpsc::UnboundedSender<Entry>,
+}
+
+impl Intake {
+    pub(in crate::pipeline) async fn run(
+        mut self,
+        mut rx: mpsc::Receiver<Job>,
+        mut shutdown: watch::Receiver<bool>,
+    ) {
+        let mut closing = false;
+        while let Some(first) = next_job(&mut rx, &mut shutdown, &mut closing).await {
+            let jobs = Group::take(first, &mut rx, self.max_batch);
+            let group = Group::dedup(jobs, &self.seen);
+            if group.receipts.is_empty() {
+                reply_all(group, |_| Some(0));
+                continue;
+            }
+            // Backpressure: at most `backlog_limit` alerts appended but not
+            // recorded; past `backlog_wait` the senders hear "overloaded" (503).
+            let want =
+                u32::try_from(group.receipts.len().min(self.backlog_limit)).unwrap_or(u32::MAX);
+            let acquire = Arc::clone(&self.backlog).acquire_many_owned(want);
+            let permit = match tokio::time::timeout(self.backlog_wait, acquire).await {
+                Ok(Ok(permit)) => permit,
+                Ok(Err(_)) => return,
+                Err(_) => {
+                    tracing::warn!(
+                        alerts = group.receipts.len(),
+                        "journal backlog full: history is not keeping up"
+                    );
+                    group.fail(&Arc::new(StoreError::Overloaded));
+                    continue;
+                }
+            };
+            let mut permit = Some(permit);
+            let journal = &*self.journal;
+            let parts = group
+                .write_isolated(|receipts| async move {
+                    let start = Instant::now();
+                    let seq = journal.append(&receipts).await;
+                    metrics::histogram!("alertkit_pipeline_journal_append_duration_seconds")
+                        .record(start.elapsed().as_secs_f64());
+                    (receipts, seq)
+                })
+                .await;
+            for (part, result) in parts {
+                match result {
+                    Ok(seq) => self.accept(part, seq, permit.take()),
+                    Err(e) => {
+                        tracing::warn!(error = %e, alerts = part.receipts.len(), "journal append failed; batches not acknowledged");
+                        part.fail(&Arc::new(e));
+                    }
+                }
+            }
+        }
+    }
+
+    /// Acknowledges (or parks until recorded) the jobs of an appended group.
+    fn accept(&mut self, group: Group, seq: u64, permit: Option<OwnedSemaphorePermit>) {
+        for (_, key) in &group.owners {
+            self.seen.insert(*key);
+        }
+        self.progress
+            .appended
+            .fetch_max(seq, std::sync::atomic::Ordering::AcqRel);
+        let mut waiting = Vec::with_capacity(group.jobs.len());
+        for (job, duplicates) in group.jobs.into_iter().zip(group.duplicates) {
+            let received = job.batch.alerts.len();
+            match job.wait {
+                Wait::Recorded => waiting.push(Some((job.reply, received, duplicates))),
+                Wait::Durable => {
+                    let _ = job.reply.send(Ok(IngestReceipt {
+                        received,
+                        duplicates,
+                        changed: None,
+                    }));
+                    waiting.push(None);
+                }
+            }
+        }
+        let entry = Entry {
+            seq,
+            receipts: group.receipts,
+            owners: group.owners.into_iter().map(|(j, _)| j).collect(),
+            waiting,
+            _backlog: permit,
+        };
+        if self.entries.send(entry).is_err() {
+            tracing::error!("record stage is gone; the journal keeps the entry for the next start");
+        }
+    }
+}
+
+/// Records journal entries: first what a crash left, then what `Intake` appends.
+pub(in crate::pipeline) struct Journaled {
+    pub(in crate::pipeline) store: Arc<dyn HistoryStore>,
+    pub(in crate::pipeline) journal: Arc<dyn Journal>,
+    pub(in crate::pipeline) max_batch: usize,
+    pub(in crate::pipeline) progress: Arc<Progress>,
+    pub(in crate::pipeline) forward: Forward,
+    pub(in crate::pipeline) shutdown: watch::Receiver<bool>,
+}
+
+impl Journaled {
+    pub(in crate::pipeline) async fn run(self, mut rx: mpsc::UnboundedReceiver<Entry>) {
+        self.replay().await;
+        self.progress
+            .recorded
+            .send_modify(|r| *r = Some(r.unwrap_or(0)));
+        let mut entries = Vec::new();
+        while rx.recv_many(&mut entries, 64).await > 0 {
+            // Coalesce up to `max_batch` alerts per store call.
+            let mut alerts: usize = entries.iter().map(|e| e.receipts.len()).sum();
+            while alerts < self.max_batch {
+                match rx.try_recv() {
+                    Ok(e) => {
+                        alerts += e.receipts.len();
+                        entries.push(e);
+                    }
+                    Err(_) => break,
+                }
+            }
+            metrics::gauge!("alertkit_pipeline_queue_depth", "stage" => "journal")
+                .set(rx.len() as f64);
+            self.record_entries(std::mem::take(&mut entries)).await;
+        }
+    }
+
+    /// Records what the journal still holds from an earlier run.
+    async fn replay(&self) {
+        let mut backoff = Backoff::new();
+        let entries = loop {
+            match self.journal.unconsumed().await {
+                Ok(entries) => break entries,
+                Err(e) => {
+                    tracing::error!(error = %e, "cannot read the journal; retrying");
+                    if *self.shutdown.borrow() {
+                        return;
+                    }
+                    backoff.wait().await;
+                }
+            }
+        };
+        if entries.is_empty() {
+            return;
+        }
+        let alerts: usize = entries.iter().map(|e| e.receipts.len()).sum();
+        tracing::info!(
+            entries = entries.len(),
+            alerts,
+            "replaying the journal into history"
+        );
+        metrics::counter!("alertkit_pipeline_journal_replayed_total").increment(alerts as u64);
+        let mut batch = Vec::new();
+        let mut size = 0;
+        for e in entries {
+            size += e.receipts.len();
+            batch.push(Entry {
+                seq: e.seq,
+                owners: Vec::new(),
+                receipts: e.receipts,
+                waiting: Vec::new(),
+                _backlog: None,
+            });
+            if size >= self.max_batch {
+                self.record_entries(std::mem::take(&mut batch)).await;
+                size = 0;
+            }
+        }
+        if !batch.is_empty() {
+            self.record_entries(batch).await;
+        }
+    }
+
+    async fn record_entries(&self, entries: Vec<Entry>) {
+        let Some(last) = entries.last().map(|e| e.seq) else {
+            return;
+        };
+        let mut receipts = Vec::new();
+        // (entry, owner) per receipt.
+        let mut owners = Vec::new();
+        for (i, e) in entries.iter().enumerate() {
+            receipts.extend(e.receipts.iter().cloned());
+            if e.owners.len() == e.receipts.len() {
+                owners.extend(e.owners.iter().map(|&o| (i, Some(o))));
+            } else {
+                owners.extend(e.receipts.iter().map(|_| (i, None)));
+            }
+        }
+        let inline = self.forward.inline(&receipts).await;
+        let (receipts, outcome) = self.record_all(receipts, &inline).await;
+        let Some(outcome) = outcome else {
+            return;
+        };
+        if let Err(e) = self.journal.consume(last).await {
+            // Recording again is harmless: the store is idempotent.
+            tracing::warn!(error = %e, "could not consume journal entries; they will be replayed");
+        }
+        self.progress.recorded.send_modify(|r| {
+            if r.is_some() {
+                *r = Some(last);
+            }
+        });
+
+        // Answer the batches that waited for the commit.
+        let slots: Vec<usize> = entries.iter().map(|e| e.waiting.len()).collect();
+        let offsets: Vec<usize> = slots
+            .iter()
+            .scan(0, |acc, n| {
+                let start = *acc;
+                *acc += n;
+                Some(start)
+            })
+            .collect();
+        let mut changed = vec![0usize; slots.iter().sum()];
+        let flat = owners
+            .iter()
+            .map(|&(i, o)| o.map_or(usize::MAX, |o| offsets[i] + o));
+        let notifications = changes(receipts, flat, outcome, &mut changed);
+        for (i, e) in entries.into_iter().enumerate() {
+            for (o, w) in e.waiting.into_iter().enumerate() {
+                if let Some((reply, received, duplicates)) = w {
+                    let _ = reply.send(Ok(IngestReceipt {
+                        received,
+                        duplicates,
+                        changed: Some(changed[offsets[i] + o]),
+                    }));
+                }
+            }
+        }
+        for (i, n) in notifications {
+            self.forward.send(n, inline.get(i)).await;
+        }
+    }
+
+    /// Records `receipts`, retrying failures; receipts the store refuses as
+    /// invalid ([`StoreError::Invalid`], which the journal's validation
+    /// should already have caught) are dropped one by one (logged) so the
+    /// rest records. `None` when shutting down with the store failing: the
+    /// journal keeps the entries for the next start.
+    async fn record_all(
+        &self,
+        receipts: Vec<Receipt>,
+        inline: &[Inline],
+    ) -> (Vec<Receipt>, Option<Vec<Option<EventKind>>>) {
+        let mut backoff = Backoff::new();
+        let mut attempts = 0u32;
+        let mut receipts = receipts;
+        loop {
+            attempts += 1;
+            let (back, result) = record(&*self.store, receipts, inline).await;
+            receipts = back;
+            match result {
+                Ok(changes) => return (receipts, Some(changes)),
+                // Only a refusal of the input is about these receipts; any
+                // other failure (an outage, a full disk, a broken file) is
+                // retried and the journal keeps the entries meanwhile.
+                Err(e) if !matches!(e, StoreError::Invalid(_)) => {
+                    if *self.shutdown.borrow() && attempts >= 3 {
+                        tracing::error!(error = %e, "history unavailable at shutdown; the journal keeps the entries");
+                        return (receipts, None);
+                    }
+                    tracing::warn!(error = %e, attempts, "history write failed; retrying");
+                    backoff.wait().await;
+                }
+                Err(e) if receipts.len() == 1 => {
+                    let fingerprint = receipts[0].alert.fingerprint();
+                    tracing::error!(%fingerprint, error = %e, "journaled receipt dropped: the history store refuses it");
+                    metrics::counter!("alertkit_pipeline_dropped_total").increment(1);
+                    return (receipts, Some(vec![None]));
+                }
+                Err(e) => {
+                    tracing::error!(error = %e, alerts = receipts.len(), "history refused journaled receipts; recording them one by one");
+                    let mut changes = Vec::with_capacity(receipts.len());
+                    let mut all = Vec::with_capacity(receipts.len());
+                    for (i, r) in receipts.into_iter().enumerate() {
+                        let one = inline.get(i..=i).unwrap_or_default();
+                        let (mut back, c) = Box::pin(self.record_all(vec![r], one)).await;
+                        all.append(&mut back);
+                        match c {
+                            Some(mut c) if c.len() == 1 => changes.push(c.pop().flatten()),
+                            Some(_) => changes.push(None),
+                            None => return (all, None),
+                        }
+                    }
+                    return (all, Some(changes));
+                }
+            }
+        }
+    }
+}
