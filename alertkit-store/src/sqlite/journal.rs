@@ -40,6 +40,7 @@ use crate::sql::codec::db;
 #[derive(Debug, Clone)]
 pub struct SqliteJournal {
     pool: SqlitePool,
+    _checkpointer: std::sync::Arc<super::checkpoint::Checkpointer>,
 }
 
 impl SqliteJournal {
@@ -79,9 +80,11 @@ impl SqliteJournal {
         let pool = SqlitePoolOptions::new()
             .max_connections(1)
             .acquire_timeout(Duration::from_secs(5))
-            .connect_with(connect)
+            .connect_with(connect.clone())
             .await
             .map_err(db)?;
+        let checkpointer =
+            super::checkpoint::spawn(connect, pool.clone(), Duration::from_millis(250));
         // AUTOINCREMENT: sequence numbers never go back, even once every
         // entry is consumed.
         sqlx::query(
@@ -92,7 +95,10 @@ impl SqliteJournal {
         .execute(&pool)
         .await
         .map_err(db)?;
-        Ok(Self { pool })
+        Ok(Self {
+            pool,
+            _checkpointer: checkpointer,
+        })
     }
 
     /// Closes the connection.

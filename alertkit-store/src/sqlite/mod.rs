@@ -19,6 +19,7 @@ use time::OffsetDateTime;
 use crate::sql::codec::{self, db, fp_key, json, nanos, status_code};
 use crate::sql::outbox::{EnqueueRows, OutboxOptions, OutboxState};
 
+mod checkpoint;
 mod journal;
 mod outbox;
 mod pool;
