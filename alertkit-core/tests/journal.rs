@@ -34,11 +34,13 @@ fn batch(alerts: Vec<Alert>) -> SourceBatch {
     SourceBatch::new(Origin::named("journal-test"), alerts)
 }
 
-/// A store that fails while `down` is set, or holds every record while `held`.
+/// A store that fails while `down` (unavailable) or `broken` (a backend
+/// error, as a full disk gives) is set, or holds every record while `held`.
 #[derive(Default)]
 struct Switchable {
     inner: MemoryHistoryStore,
     down: AtomicBool,
+    broken: AtomicBool,
     held: tokio::sync::Mutex<()>,
 }
 
@@ -48,6 +50,9 @@ impl HistoryStore for Switchable {
         let _held = self.held.lock().await;
         if self.down.load(Ordering::SeqCst) {
             return Err(StoreError::Unavailable("connection refused".into()));
+        }
+        if self.broken.load(Ordering::SeqCst) {
+            return Err(StoreError::Backend("database or disk is full".into()));
         }
         self.inner.record(receipts).await
     }
@@ -313,42 +318,9 @@ async fn a_full_backlog_answers_overloaded_after_the_wait() {
     pipeline.shutdown().await;
 }
 
-/// A store that fails with a non-transient backend error while `broken`.
-#[derive(Default)]
-struct Broken {
-    inner: MemoryHistoryStore,
-    broken: AtomicBool,
-}
-
-#[async_trait::async_trait]
-impl HistoryStore for Broken {
-    async fn record(&self, receipts: &[Receipt]) -> Result<RecordOutcome, StoreError> {
-        if self.broken.load(Ordering::SeqCst) {
-            return Err(StoreError::Backend("database or disk is full".into()));
-        }
-        self.inner.record(receipts).await
-    }
-    async fn attach_classifications(
-        &self,
-        items: &[(StateKey, Arc<Classification>)],
-        at: OffsetDateTime,
-    ) -> Result<Vec<bool>, StoreError> {
-        self.inner.attach_classifications(items, at).await
-    }
-    async fn get(&self, fp: Fingerprint) -> Result<Option<AlertRecord>, StoreError> {
-        self.inner.get(fp).await
-    }
-    async fn timeline(&self, fp: Fingerprint) -> Result<Vec<HistoryEvent>, StoreError> {
-        self.inner.timeline(fp).await
-    }
-    async fn list(&self, q: &HistoryQuery) -> Result<HistoryPage, StoreError> {
-        self.inner.list(q).await
-    }
-}
-
 #[tokio::test(start_paused = true)]
 async fn a_broken_store_is_retried_never_a_reason_to_drop_acknowledged_alerts() {
-    let store = Arc::new(Broken::default());
+    let store = Arc::new(Switchable::default());
     store.broken.store(true, Ordering::SeqCst);
     let journal = Arc::new(MemoryJournal::default());
     let (sink, handoff) = sink();
@@ -368,7 +340,7 @@ async fn a_broken_store_is_retried_never_a_reason_to_drop_acknowledged_alerts() 
     );
     store.broken.store(false, Ordering::SeqCst);
     ingest.sync().await;
-    assert_eq!(stored(&store.inner).await, 3);
+    assert_eq!(stored(&*store).await, 3);
     pipeline.shutdown().await;
     assert_eq!(sink.notifications().len(), 3);
 }

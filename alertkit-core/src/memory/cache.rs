@@ -57,6 +57,19 @@ struct Counters {
     evictions: AtomicU64,
 }
 
+impl Counters {
+    /// Counts a lookup's answer as a hit or a miss, and passes it on.
+    fn count<T>(&self, found: Option<T>) -> Option<T> {
+        let counter = if found.is_some() {
+            &self.hits
+        } else {
+            &self.misses
+        };
+        counter.fetch_add(1, Ordering::Relaxed);
+        found
+    }
+}
+
 /// An in-process cache (moka) bounded by total size in bytes, with a TTL per entry.
 ///
 /// Entries are weighed as key length + value length; when the bound is
@@ -124,14 +137,7 @@ impl MemoryCache {
     /// assert_eq!((cache.stats().hits, cache.stats().misses), (1, 1));
     /// ```
     pub fn get_now(&self, key: &str) -> Option<Bytes> {
-        let value = self.inner.get(key).map(|e| e.value);
-        let counter = if value.is_some() {
-            &self.counters.hits
-        } else {
-            &self.counters.misses
-        };
-        counter.fetch_add(1, Ordering::Relaxed);
-        value
+        self.counters.count(self.inner.get(key).map(|e| e.value))
     }
 
     /// Applies pending evictions and expiries now (they otherwise happen in
@@ -244,14 +250,7 @@ where
 
     /// The value under `key`, if present and not expired.
     pub fn get(&self, key: &K) -> Option<Arc<V>> {
-        let value = self.inner.get(key);
-        let counter = if value.is_some() {
-            &self.counters.hits
-        } else {
-            &self.counters.misses
-        };
-        counter.fetch_add(1, Ordering::Relaxed);
-        value
+        self.counters.count(self.inner.get(key))
     }
 
     /// Stores `value` under `key` (replacing any previous value).

@@ -9,7 +9,7 @@ use tokio::sync::{OwnedSemaphorePermit, Semaphore, mpsc, watch};
 use super::super::dedup::RecentStates;
 use super::super::stages::Backoff;
 use super::super::{IngestReceipt, Job, Wait};
-use super::{Forward, Group, Inline, Reply, changes, next_job, record, reply_all};
+use super::{Forward, Group, Inline, Reply, changes, next_group, record};
 use crate::traits::Journal;
 use crate::{EventKind, HistoryStore, Receipt, StoreError};
 
@@ -55,13 +55,15 @@ impl Intake {
         mut shutdown: watch::Receiver<bool>,
     ) {
         let mut closing = false;
-        while let Some(first) = next_job(&mut rx, &mut shutdown, &mut closing).await {
-            let jobs = Group::take(first, &mut rx, self.max_batch);
-            let group = Group::dedup(jobs, &self.seen);
-            if group.receipts.is_empty() {
-                reply_all(group, |_| Some(0));
-                continue;
-            }
+        while let Some(group) = next_group(
+            &mut rx,
+            &mut shutdown,
+            &mut closing,
+            self.max_batch,
+            &self.seen,
+        )
+        .await
+        {
             // Backpressure: at most `backlog_limit` alerts appended but not
             // recorded; past `backlog_wait` the senders hear "overloaded" (503).
             let want =
@@ -219,20 +221,20 @@ impl Journaled {
         }
     }
 
-    async fn record_entries(&self, entries: Vec<Entry>) {
+    async fn record_entries(&self, mut entries: Vec<Entry>) {
         let Some(last) = entries.last().map(|e| e.seq) else {
             return;
         };
         let mut receipts = Vec::new();
         // (entry, owner) per receipt.
         let mut owners = Vec::new();
-        for (i, e) in entries.iter().enumerate() {
-            receipts.extend(e.receipts.iter().cloned());
+        for (i, e) in entries.iter_mut().enumerate() {
             if e.owners.len() == e.receipts.len() {
                 owners.extend(e.owners.iter().map(|&o| (i, Some(o))));
             } else {
                 owners.extend(e.receipts.iter().map(|_| (i, None)));
             }
+            receipts.append(&mut e.receipts);
         }
         let inline = self.forward.inline(&receipts).await;
         let (receipts, outcome) = self.record_all(receipts, &inline).await;

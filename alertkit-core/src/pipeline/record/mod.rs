@@ -138,6 +138,25 @@ async fn next_job(
     }
 }
 
+/// The next group of queued jobs with something to write; groups of only
+/// duplicates are answered on the way. `None` once the queue is drained.
+async fn next_group(
+    rx: &mut mpsc::Receiver<Job>,
+    shutdown: &mut watch::Receiver<bool>,
+    closing: &mut bool,
+    max_batch: usize,
+    seen: &RecentStates,
+) -> Option<Group> {
+    loop {
+        let first = next_job(rx, shutdown, closing).await?;
+        let group = Group::dedup(Group::take(first, rx, max_batch), seen);
+        if !group.receipts.is_empty() {
+            return Some(group);
+        }
+        reply_all(group, |_| Some(0));
+    }
+}
+
 /// Queued jobs taken together, their alerts deduplicated into receipts.
 struct Group {
     jobs: Vec<Job>,
@@ -199,56 +218,29 @@ impl Group {
     /// and several jobs share the group, each job is written on its own, so
     /// one sender's bad alert fails only its own batch. Returns, per part
     /// written, the jobs and what `write` returned.
-    async fn write_isolated<T, F, Fut>(self, mut write: F) -> Vec<(Self, Result<T, StoreError>)>
+    async fn write_isolated<T, F, Fut>(mut self, mut write: F) -> Vec<(Self, Result<T, StoreError>)>
     where
         F: FnMut(Vec<Receipt>) -> Fut,
         Fut: Future<Output = (Vec<Receipt>, Result<T, StoreError>)>,
     {
-        if self.receipts.is_empty() {
-            return Vec::new();
-        }
-        let Self {
-            jobs,
-            receipts,
-            owners,
-            duplicates,
-        } = self;
-        let (receipts, result) = write(receipts).await;
-        let whole = Self {
-            jobs,
-            receipts,
-            owners,
-            duplicates,
-        };
+        let (receipts, result) = write(std::mem::take(&mut self.receipts)).await;
+        self.receipts = receipts;
         match result {
-            Err(e) if !e.is_transient() && whole.jobs.len() > 1 => {
+            Err(e) if !e.is_transient() && self.jobs.len() > 1 => {
                 let mut parts = Vec::new();
-                for part in whole.split() {
+                for mut part in self.split() {
                     if part.receipts.is_empty() {
                         // Only duplicates: nothing to write.
                         reply_all(part, |_| Some(0));
                         continue;
                     }
-                    let Self {
-                        jobs,
-                        receipts,
-                        owners,
-                        duplicates,
-                    } = part;
-                    let (receipts, result) = write(receipts).await;
-                    parts.push((
-                        Self {
-                            jobs,
-                            receipts,
-                            owners,
-                            duplicates,
-                        },
-                        result,
-                    ));
+                    let (receipts, result) = write(std::mem::take(&mut part.receipts)).await;
+                    part.receipts = receipts;
+                    parts.push((part, result));
                 }
                 parts
             }
-            result => vec![(whole, result)],
+            result => vec![(self, result)],
         }
     }
 
@@ -355,13 +347,15 @@ impl Direct {
         mut shutdown: watch::Receiver<bool>,
     ) {
         let mut closing = false;
-        while let Some(first) = next_job(&mut rx, &mut shutdown, &mut closing).await {
-            let jobs = Group::take(first, &mut rx, self.max_batch);
-            let group = Group::dedup(jobs, &self.seen);
-            if group.receipts.is_empty() {
-                reply_all(group, |_| Some(0));
-                continue;
-            }
+        while let Some(group) = next_group(
+            &mut rx,
+            &mut shutdown,
+            &mut closing,
+            self.max_batch,
+            &self.seen,
+        )
+        .await
+        {
             let store = &*self.store;
             let forward = &self.forward;
             let parts = group
@@ -371,31 +365,18 @@ impl Direct {
                     (r, result.map(|changes| (changes, inline)))
                 })
                 .await;
-            for (part, result) in parts {
+            for (mut part, result) in parts {
                 match result {
                     Ok((outcome, inline)) => {
                         for (_, key) in &part.owners {
                             self.seen.insert(*key);
                         }
                         let mut changed = vec![0; part.jobs.len()];
-                        let Group {
-                            jobs,
-                            receipts,
-                            owners,
-                            duplicates,
-                        } = part;
-                        let owners = owners.into_iter().map(|(j, _)| j);
+                        let owners = part.owners.iter().map(|&(j, _)| j);
+                        let receipts = std::mem::take(&mut part.receipts);
                         let notifications = changes(receipts, owners, outcome, &mut changed);
                         // Committed: acknowledge before anything slow happens.
-                        reply_all(
-                            Group {
-                                jobs,
-                                receipts: Vec::new(),
-                                owners: Vec::new(),
-                                duplicates,
-                            },
-                            |j| Some(changed[j]),
-                        );
+                        reply_all(part, |j| Some(changed[j]));
                         for (i, n) in notifications {
                             self.forward.send(n, inline.get(i)).await;
                         }
