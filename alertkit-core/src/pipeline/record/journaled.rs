@@ -11,7 +11,7 @@ use super::super::stages::Backoff;
 use super::super::{IngestReceipt, Job, Wait};
 use super::{Forward, Group, Inline, Reply, changes, next_group, record};
 use crate::traits::Journal;
-use crate::{EventKind, HistoryStore, Receipt, StoreError};
+use crate::{EventKind, HistoryStore, Notification, Receipt, StoreError};
 
 /// How far the journal has been appended and recorded, for
 /// [`Ingest::sync`](crate::pipeline::Ingest::sync).
@@ -141,6 +141,12 @@ impl Intake {
 }
 
 /// Records journal entries: first what a crash left, then what `Intake` appends.
+///
+/// Three tasks in a row, each one batch ahead of the next, so the CPU work
+/// of one batch overlaps the history write of another: *prepare*
+/// (coalesce, verdicts known at once), *write* (record, consume, answer
+/// the waiting senders) and *forward* (classification or hand-off, which
+/// may wait for room downstream).
 pub(in crate::pipeline) struct Journaled {
     pub(in crate::pipeline) store: Arc<dyn HistoryStore>,
     pub(in crate::pipeline) journal: Arc<dyn Journal>,
@@ -150,17 +156,56 @@ pub(in crate::pipeline) struct Journaled {
     pub(in crate::pipeline) shutdown: watch::Receiver<bool>,
 }
 
+/// Coalesced entries with the verdicts known before the write.
+struct Prepared {
+    entries: Vec<Entry>,
+    receipts: Vec<Receipt>,
+    /// (entry, owner) per receipt.
+    owners: Vec<(usize, Option<usize>)>,
+    inline: Vec<Inline>,
+}
+
+/// Recorded changes on their way to classification or hand-off.
+struct Recorded {
+    notifications: Vec<(usize, Notification)>,
+    inline: Vec<Inline>,
+}
+
 impl Journaled {
     pub(in crate::pipeline) async fn run(self, mut rx: mpsc::UnboundedReceiver<Entry>) {
         self.replay().await;
         self.progress
             .recorded
             .send_modify(|r| *r = Some(r.unwrap_or(0)));
+        let this = Arc::new(self);
+        let (write_tx, mut write_rx) = mpsc::channel::<Prepared>(1);
+        let (forward_tx, mut forward_rx) = mpsc::channel::<Recorded>(1);
+        let writer = tokio::spawn({
+            let this = Arc::clone(&this);
+            async move {
+                while let Some(prepared) = write_rx.recv().await {
+                    let Some(recorded) = this.write(prepared).await else {
+                        return;
+                    };
+                    if forward_tx.send(recorded).await.is_err() {
+                        return;
+                    }
+                }
+            }
+        });
+        let forwarder = tokio::spawn({
+            let this = Arc::clone(&this);
+            async move {
+                while let Some(recorded) = forward_rx.recv().await {
+                    this.forward_all(recorded).await;
+                }
+            }
+        });
         let mut entries = Vec::new();
         while rx.recv_many(&mut entries, 64).await > 0 {
             // Coalesce up to `max_batch` alerts per store call.
             let mut alerts: usize = entries.iter().map(|e| e.receipts.len()).sum();
-            while alerts < self.max_batch {
+            while alerts < this.max_batch {
                 match rx.try_recv() {
                     Ok(e) => {
                         alerts += e.receipts.len();
@@ -171,7 +216,16 @@ impl Journaled {
             }
             metrics::gauge!("alertkit_pipeline_queue_depth", "stage" => "journal")
                 .set(rx.len() as f64);
-            self.record_entries(std::mem::take(&mut entries)).await;
+            let prepared = this.prepare(std::mem::take(&mut entries)).await;
+            if write_tx.send(prepared).await.is_err() {
+                break;
+            }
+        }
+        drop(write_tx);
+        for task in [writer, forwarder] {
+            if let Err(e) = task.await {
+                tracing::error!(error = %e, "journaled record task failed");
+            }
         }
     }
 
@@ -221,12 +275,17 @@ impl Journaled {
         }
     }
 
-    async fn record_entries(&self, mut entries: Vec<Entry>) {
-        let Some(last) = entries.last().map(|e| e.seq) else {
-            return;
-        };
+    /// The three steps one after the other.
+    async fn record_entries(&self, entries: Vec<Entry>) {
+        let prepared = self.prepare(entries).await;
+        if let Some(recorded) = self.write(prepared).await {
+            self.forward_all(recorded).await;
+        }
+    }
+
+    /// Flattens `entries` and asks for the verdicts known at once.
+    async fn prepare(&self, mut entries: Vec<Entry>) -> Prepared {
         let mut receipts = Vec::new();
-        // (entry, owner) per receipt.
         let mut owners = Vec::new();
         for (i, e) in entries.iter_mut().enumerate() {
             if e.owners.len() == e.receipts.len() {
@@ -237,10 +296,26 @@ impl Journaled {
             receipts.append(&mut e.receipts);
         }
         let inline = self.forward.inline(&receipts).await;
+        Prepared {
+            entries,
+            receipts,
+            owners,
+            inline,
+        }
+    }
+
+    /// Records, consumes the entries and answers the batches that waited
+    /// for the commit; `None` when shutting down with history failing.
+    async fn write(&self, prepared: Prepared) -> Option<Recorded> {
+        let Prepared {
+            entries,
+            receipts,
+            owners,
+            inline,
+        } = prepared;
+        let last = entries.last()?.seq;
         let (receipts, outcome) = self.record_all(receipts, &inline).await;
-        let Some(outcome) = outcome else {
-            return;
-        };
+        let outcome = outcome?;
         if let Err(e) = self.journal.consume(last).await {
             // Recording again is harmless: the store is idempotent.
             tracing::warn!(error = %e, "could not consume journal entries; they will be replayed");
@@ -251,7 +326,6 @@ impl Journaled {
             }
         });
 
-        // Answer the batches that waited for the commit.
         let slots: Vec<usize> = entries.iter().map(|e| e.waiting.len()).collect();
         let offsets: Vec<usize> = slots
             .iter()
@@ -277,8 +351,15 @@ impl Journaled {
                 }
             }
         }
-        for (i, n) in notifications {
-            self.forward.send(n, inline.get(i)).await;
+        Some(Recorded {
+            notifications,
+            inline,
+        })
+    }
+
+    async fn forward_all(&self, recorded: Recorded) {
+        for (i, n) in recorded.notifications {
+            self.forward.send(n, recorded.inline.get(i)).await;
         }
     }
 
