@@ -15,6 +15,14 @@
 )]
 #![cfg_attr(
     feature = "sqlite",
+    doc = "| [`FileJournal`] | [`Journal`](alertkit_core::Journal) | yes (segment files beside the database; the server's) | `sqlite` |"
+)]
+#![cfg_attr(
+    not(feature = "sqlite"),
+    doc = "| `FileJournal` | `Journal` | yes (segment files beside the database; the server's) | `sqlite` |"
+)]
+#![cfg_attr(
+    feature = "sqlite",
     doc = "| [`SqliteJournal`] | [`Journal`](alertkit_core::Journal) | yes (a file beside the database) | `sqlite` |"
 )]
 #![cfg_attr(
@@ -86,6 +94,11 @@ mod sqlite;
 
 #[cfg(feature = "sqlite")]
 pub use sqlite::{SqliteHistoryStore, SqliteJournal, SqliteOptions};
+#[cfg(feature = "sqlite")]
+#[cfg_attr(docsrs, doc(cfg(feature = "sqlite")))]
+mod file_journal;
+#[cfg(feature = "sqlite")]
+pub use file_journal::FileJournal;
 
 #[cfg(feature = "postgres")]
 mod postgres;

@@ -4,7 +4,7 @@ use std::sync::Arc;
 
 use alertkit_core::{Handoff, HistoryStore, Journal, Outbox};
 use alertkit_store::{
-    OutboxOptions, PostgresHistoryStore, PostgresOptions, SqliteHistoryStore, SqliteJournal,
+    FileJournal, OutboxOptions, PostgresHistoryStore, PostgresOptions, SqliteHistoryStore,
     SqliteOptions,
 };
 
@@ -17,7 +17,7 @@ pub(crate) struct Opened {
     /// The store, for the pipeline and the handlers.
     pub(crate) store: Arc<dyn HistoryStore>,
     backend: Backend,
-    journal: Option<SqliteJournal>,
+    journal: Option<FileJournal>,
 }
 
 impl std::fmt::Debug for Opened {
@@ -124,7 +124,7 @@ pub(crate) async fn open(db: &Database) -> Result<Opened, String> {
     };
     let journal = match db.kind {
         DatabaseKind::Sqlite if db.journal => Some(
-            SqliteJournal::open_beside(db.url.expose())
+            FileJournal::open_beside(db.url.expose())
                 .await
                 .map_err(|e| {
                     format!(
