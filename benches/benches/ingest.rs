@@ -15,6 +15,8 @@
 //!   behind it on the same two cores.
 //! - `ingest/sqlite_journal/recorded_10k`: until `Ingest::sync` returns,
 //!   i.e. all 10,000 are in history too: the sustained rate.
+//! - `ingest/file_journal/{ack,recorded}_10k`: the same with the segment-file
+//!   journal ([`FileJournal`](alertkit_store::FileJournal), the server's).
 //!
 //! Targets (store issue): SQLite durable ingest ≥ 150k alerts/s; the
 //! server ≥ 100k alerts/s over HTTP on top of it.
@@ -28,7 +30,7 @@ use alertkit_core::layer::{DirectHandoff, FanOut};
 use alertkit_core::memory::LabelClassifier;
 use alertkit_core::pipeline::{Ingest, Pipeline};
 use alertkit_core::{Origin, SourceBatch};
-use alertkit_store::{SqliteHistoryStore, SqliteJournal};
+use alertkit_store::{FileJournal, SqliteHistoryStore, SqliteJournal};
 use criterion::{Criterion, Throughput, criterion_group, criterion_main};
 
 const ALERTS: usize = 10_000;
@@ -44,6 +46,14 @@ enum Timed {
     Acks,
     /// Until `Ingest::sync` returns: all of it is in history.
     UntilRecorded,
+}
+
+/// Which journal a pipeline acknowledges on.
+#[derive(Clone, Copy)]
+enum Journaling {
+    None,
+    Sqlite,
+    File,
 }
 
 /// 100 batches of 100 new alerts.
@@ -91,24 +101,32 @@ fn ingest(c: &mut Criterion) {
         .expect("tokio runtime");
     let dir = std::env::temp_dir().join(format!("alertkit-bench-ingest-{}", std::process::id()));
     std::fs::create_dir_all(&dir).expect("temp dir");
-    let open = |name: &str, journal: bool| {
+    let open = |name: &str, journal: Journaling| {
         let url = format!("sqlite://{}", dir.join(name).display());
         rt.block_on(async {
             let store = Arc::new(SqliteHistoryStore::open(&url).await.expect("open sqlite"));
             let handoff = Arc::new(DirectHandoff::new(FanOut::new()));
             let mut builder =
                 Pipeline::builder(store, handoff).classifier(Arc::new(LabelClassifier));
-            if journal {
-                let j = SqliteJournal::open_beside(&url)
-                    .await
-                    .expect("open journal");
-                builder = builder.journal(Arc::new(j));
+            match journal {
+                Journaling::None => {}
+                Journaling::Sqlite => {
+                    let j = SqliteJournal::open_beside(&url)
+                        .await
+                        .expect("open journal");
+                    builder = builder.journal(Arc::new(j));
+                }
+                Journaling::File => {
+                    let j = FileJournal::open_beside(&url).await.expect("open journal");
+                    builder = builder.journal(Arc::new(j));
+                }
             }
             builder.spawn()
         })
     };
-    let direct = open("direct.db", false);
-    let journaled = open("journal.db", true);
+    let direct = open("direct.db", Journaling::None);
+    let journaled = open("journal.db", Journaling::Sqlite);
+    let filed = open("file.db", Journaling::File);
 
     let mut group = c.benchmark_group("ingest");
     group.sample_size(10);
@@ -119,6 +137,12 @@ fn ingest(c: &mut Criterion) {
         (
             "sqlite_journal/recorded_10k",
             journaled.ingest(),
+            Timed::UntilRecorded,
+        ),
+        ("file_journal/ack_10k", filed.ingest(), Timed::Acks),
+        (
+            "file_journal/recorded_10k",
+            filed.ingest(),
             Timed::UntilRecorded,
         ),
     ];
@@ -148,6 +172,7 @@ fn ingest(c: &mut Criterion) {
     rt.block_on(async {
         direct.shutdown().await;
         journaled.shutdown().await;
+        filed.shutdown().await;
     });
     let _ = std::fs::remove_dir_all(&dir);
 }
