@@ -189,10 +189,29 @@ pub(super) fn values_sql(head: &str, columns: usize, rows: usize, tail: &str) ->
     format!("{head} VALUES {}{tail}", vec![row; rows].join(", "))
 }
 
+/// Each verdict's JSON, encoded once per batch: a new alert's row and its
+/// `classified` event share one `Arc` (and serialising verdicts was the
+/// largest part of encoding a batch).
+#[derive(Default)]
+struct VerdictJson(std::collections::HashMap<usize, String>);
+
+impl VerdictJson {
+    fn get(&mut self, c: Option<&Arc<Classification>>) -> Result<Option<String>, StoreError> {
+        let Some(c) = c else { return Ok(None) };
+        // Keyed by address: the batch holds every `Arc` while this lives.
+        let text = match self.0.entry(Arc::as_ptr(c).addr()) {
+            std::collections::hash_map::Entry::Occupied(e) => e.get().clone(),
+            std::collections::hash_map::Entry::Vacant(e) => e.insert(json(&**c)?).clone(),
+        };
+        Ok(Some(text))
+    }
+}
+
 /// Appends events.
 async fn insert_events(
     tx: &mut Transaction<'_, Sqlite>,
     events: &[HistoryEvent],
+    verdicts: &mut VerdictJson,
 ) -> Result<(), StoreError> {
     const HEAD: &str = "INSERT OR FAIL INTO alertkit_events \
          (fingerprint, kind, at, status, starts_at, ends_at, annotations, classification)";
@@ -208,7 +227,7 @@ async fn insert_events(
                 .bind(nanos("startsAt", e.starts_at)?)
                 .bind(e.ends_at.map(|t| nanos("endsAt", t)).transpose()?)
                 .bind(e.annotations.as_ref().map(json).transpose()?)
-                .bind(e.classification.as_deref().map(json).transpose()?);
+                .bind(verdicts.get(e.classification.as_ref())?);
         }
         q.execute(&mut **tx).await.map_err(db)?;
     }
@@ -229,6 +248,7 @@ async fn upsert_alerts(
     tx: &mut Transaction<'_, Sqlite>,
     records: &[AlertRecord],
     tail: &str,
+    verdicts: &mut VerdictJson,
 ) -> Result<(), StoreError> {
     const HEAD: &str = "INSERT OR FAIL INTO alertkit_alerts \
          (fingerprint, labels, annotations, status, starts_at, ends_at, first_seen, last_seen, \
@@ -250,7 +270,7 @@ async fn upsert_alerts(
                 .bind(nanos("last_changed", r.last_changed)?)
                 .bind(i64::from(r.fire_count))
                 .bind(i64::from(r.transitions))
-                .bind(r.classification.as_deref().map(json).transpose()?)
+                .bind(verdicts.get(r.classification.as_ref())?)
                 .bind(codec::url_text(&r.generator_url).into_owned())
                 .bind(r.severity().as_str())
                 .bind(crate::sql::stats::namespace(&r.labels));
@@ -303,9 +323,10 @@ impl HistoryStore for SqliteHistoryStore {
             .records
             .into_iter()
             .partition(|r| existing.contains(&r.fingerprint));
-        upsert_alerts(&mut tx, &inserted, "").await?;
-        upsert_alerts(&mut tx, &updated, UPSERT).await?;
-        insert_events(&mut tx, &batch.events).await?;
+        let mut verdicts = VerdictJson::default();
+        upsert_alerts(&mut tx, &inserted, "", &mut verdicts).await?;
+        upsert_alerts(&mut tx, &updated, UPSERT, &mut verdicts).await?;
+        insert_events(&mut tx, &batch.events, &mut verdicts).await?;
         if queued.len() > 0 {
             outbox::enqueue(&mut tx, &queued, nanos("now", now)?).await?;
         }
