@@ -77,6 +77,8 @@ struct State {
     consumed: u64,
     /// The `consumed` file.
     mark: File,
+    /// The `lock` file, locked exclusively while the journal is open.
+    _lock: File,
     /// Written but not yet flushed to the disk.
     unsynced: Vec<File>,
     dirty: bool,
@@ -267,6 +269,20 @@ async fn sync_loop(state: Weak<Mutex<State>>) {
 impl State {
     fn open(dir: PathBuf) -> Result<Self, StoreError> {
         fs::create_dir_all(&dir).map_err(|e| io("cannot create", &dir, e))?;
+        // One process at a time: two appending to one segment would
+        // interleave their frames.
+        let lock_path = dir.join("lock");
+        let lock = File::create(&lock_path).map_err(|e| io("cannot open", &lock_path, e))?;
+        lock.try_lock().map_err(|e| match e {
+            fs::TryLockError::WouldBlock => StoreError::Backend(
+                format!(
+                    "journal: {} is in use by another process (another server on the same database?)",
+                    dir.display()
+                )
+                .into(),
+            ),
+            fs::TryLockError::Error(e) => io("cannot lock", &lock_path, e),
+        })?;
         let mark_path = dir.join("consumed");
         let mut mark = OpenOptions::new()
             .create(true)
@@ -336,6 +352,7 @@ impl State {
             next_seq,
             consumed,
             mark,
+            _lock: lock,
             unsynced: Vec::new(),
             dirty: true,
         })

@@ -82,6 +82,17 @@ async fn entries_survive_reopening_and_sequence_numbers_keep_growing() {
 }
 
 #[tokio::test]
+async fn one_process_at_a_time() {
+    let dir = temp_path("locked");
+    let journal = FileJournal::open(&dir).await.unwrap();
+    let err = FileJournal::open(&dir).await.unwrap_err();
+    let why = std::error::Error::source(&err).unwrap().to_string();
+    assert!(why.contains("in use by another process"), "{why}");
+    drop(journal);
+    FileJournal::open(&dir).await.unwrap();
+}
+
+#[tokio::test]
 async fn a_torn_or_corrupt_tail_is_cut_and_the_rest_kept() {
     use std::io::Write;
 

@@ -97,8 +97,13 @@ impl Opened {
 /// Opens and migrates the database; the error names `DATABASE_URL` without
 /// its credentials.
 pub(crate) async fn open(db: &Database) -> Result<Opened, String> {
-    let fail =
-        |e: alertkit_core::StoreError| format!("cannot open DATABASE_URL {}: {e}", db.redacted());
+    let fail = |e: alertkit_core::StoreError| {
+        format!(
+            "cannot open DATABASE_URL {}: {}",
+            db.redacted(),
+            with_sources(&e)
+        )
+    };
     let backend = match db.kind {
         DatabaseKind::Sqlite => {
             let mut options = SqliteOptions::new(db.url.expose());
@@ -128,8 +133,9 @@ pub(crate) async fn open(db: &Database) -> Result<Opened, String> {
                 .await
                 .map_err(|e| {
                     format!(
-                        "cannot open the journal beside DATABASE_URL {}: {e}",
-                        db.redacted()
+                        "cannot open the journal beside DATABASE_URL {}: {}",
+                        db.redacted(),
+                        with_sources(&e)
                     )
                 })?,
         ),
@@ -143,4 +149,17 @@ pub(crate) async fn open(db: &Database) -> Result<Opened, String> {
     // Until the first scrape refreshes them.
     telemetry::record_pool(opened.pool_status());
     Ok(opened)
+}
+
+/// `e` and its sources ("history store failure: journal: … is in use by
+/// another process"): the top-level message alone does not say what to fix.
+fn with_sources(e: &dyn std::error::Error) -> String {
+    let mut text = e.to_string();
+    let mut source = e.source();
+    while let Some(s) = source {
+        text.push_str(": ");
+        text.push_str(&s.to_string());
+        source = s.source();
+    }
+    text
 }
