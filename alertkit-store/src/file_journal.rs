@@ -82,6 +82,10 @@ struct State {
     /// Written but not yet flushed to the disk.
     unsynced: Vec<File>,
     dirty: bool,
+    /// The last write failure, until a write succeeds.
+    write_failed: Option<String>,
+    /// The last flush failure, until a flush succeeds.
+    flush_failed: Option<String>,
 }
 
 #[derive(Debug)]
@@ -239,12 +243,12 @@ fn lock(state: &Mutex<State>) -> MutexGuard<'_, State> {
 
 /// Flushes written segments to the disk every [`SYNC_EVERY`] until the
 /// journal is dropped.
-async fn sync_loop(state: Weak<Mutex<State>>) {
+async fn sync_loop(weak: Weak<Mutex<State>>) {
     let mut tick = tokio::time::interval(SYNC_EVERY);
     tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     loop {
         tick.tick().await;
-        let Some(state) = state.upgrade() else { return };
+        let Some(state) = weak.upgrade() else { return };
         let files = {
             let mut s = lock(&state);
             if !std::mem::take(&mut s.dirty) {
@@ -260,9 +264,16 @@ async fn sync_loop(state: Weak<Mutex<State>>) {
         drop(state);
         let synced =
             tokio::task::spawn_blocking(move || files.iter().try_for_each(File::sync_data)).await;
-        if let Ok(Err(e)) = synced {
-            tracing::warn!(error = %e, "journal: cannot flush the segment to the disk");
+        let failed = match synced {
+            Ok(Ok(())) => None,
+            Ok(Err(e)) => Some(format!("journal: cannot flush a segment to the disk: {e}")),
+            Err(e) => Some(format!("journal: the flush task failed: {e}")),
+        };
+        if let Some(e) = &failed {
+            tracing::warn!(error = %e, "journal flush failed");
         }
+        let Some(state) = weak.upgrade() else { return };
+        lock(&state).flush_failed = failed;
     }
 }
 
@@ -355,6 +366,8 @@ impl State {
             _lock: lock,
             unsynced: Vec::new(),
             dirty: true,
+            write_failed: None,
+            flush_failed: None,
         })
     }
 
@@ -373,8 +386,10 @@ impl State {
             // Cut what may have been written, so a later frame never
             // follows a partial one.
             let _ = self.file.set_len(self.current.bytes);
+            self.write_failed = Some(format!("journal: cannot write a segment: {e}"));
             return Err(io("cannot write", &self.current.path, e));
         }
+        self.write_failed = None;
         self.next_seq += 1;
         self.current.last = Some(seq);
         self.current.bytes += frame.len() as u64;
@@ -466,5 +481,22 @@ impl Journal for FileJournal {
 
     async fn consume(&self, seq: u64) -> Result<(), StoreError> {
         self.with_state(move |s| s.consume(seq)).await
+    }
+
+    /// Fails while the last write or flush failed, or when the segment
+    /// appends go to is gone.
+    async fn check(&self) -> Result<(), StoreError> {
+        self.with_state(|s| {
+            if let Some(e) = s.write_failed.as_ref().or(s.flush_failed.as_ref()) {
+                return Err(StoreError::Unavailable(e.clone().into()));
+            }
+            // No path in the message: readiness details are public.
+            fs::metadata(&s.current.path).map(drop).map_err(|e| {
+                StoreError::Unavailable(
+                    format!("journal: cannot find the segment appends go to: {e}").into(),
+                )
+            })
+        })
+        .await
     }
 }

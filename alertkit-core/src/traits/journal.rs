@@ -71,6 +71,13 @@ pub trait Journal: Send + Sync + 'static {
 
     /// Drops every entry with a sequence number up to and including `seq`.
     async fn consume(&self, seq: u64) -> Result<(), StoreError>;
+
+    /// Whether appends can succeed now, checked cheaply (for readiness
+    /// probes): for example the last write or flush error, or a missing
+    /// file. `Ok` by default.
+    async fn check(&self) -> Result<(), StoreError> {
+        Ok(())
+    }
 }
 
 #[async_trait]
@@ -85,6 +92,10 @@ impl<T: Journal + ?Sized> Journal for Arc<T> {
 
     async fn consume(&self, seq: u64) -> Result<(), StoreError> {
         (**self).consume(seq).await
+    }
+
+    async fn check(&self) -> Result<(), StoreError> {
+        (**self).check().await
     }
 }
 

@@ -154,4 +154,13 @@ impl Journal for SqliteJournal {
             .map_err(db)?;
         Ok(())
     }
+
+    /// The journal's table answers a query.
+    async fn check(&self) -> Result<(), StoreError> {
+        sqlx::query("SELECT 1 FROM alertkit_intake LIMIT 1")
+            .execute(&self.pool)
+            .await
+            .map(drop)
+            .map_err(db)
+    }
 }

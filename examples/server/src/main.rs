@@ -56,14 +56,15 @@ fn build(
         .map_or_else(progress::Progress::default, |p| p.progress().clone());
     let handoff = Arc::new(progress::SignalHandoff::new(handoff, progress.clone()));
     let mut builder = Pipeline::builder(Arc::clone(&store), handoff).classifier(classifier);
-    if let Some(journal) = journal {
-        builder = builder.journal(journal);
-    }
-    let pipeline = builder.spawn();
     let mut probes = vec![Probe::database(
         Arc::clone(&store),
         config.database.kind.as_str(),
     )];
+    if let Some(journal) = journal {
+        probes.push(Probe::journal(Arc::clone(&journal)));
+        builder = builder.journal(journal);
+    }
+    let pipeline = builder.spawn();
     if let Some(redis) = classify.as_ref().and_then(|c| c.redis.clone()) {
         probes.push(Probe::cache("redis", Arc::new(redis)));
     }

@@ -75,6 +75,27 @@ impl Probe {
         })
     }
 
+    /// The intake journal can take appends (its last write and flush
+    /// succeeded, its files are there).
+    pub(crate) fn journal(journal: Arc<dyn alertkit_core::Journal>) -> Self {
+        Self::new("journal", move || {
+            let journal = Arc::clone(&journal);
+            async move {
+                match journal.check().await {
+                    Ok(()) => CheckResult {
+                        status: "ok",
+                        detail: "appends and flushes succeed".to_owned(),
+                    },
+                    Err(e) => CheckResult {
+                        status: "failed",
+                        detail: std::error::Error::source(&e)
+                            .map_or_else(|| e.to_string(), ToString::to_string),
+                    },
+                }
+            }
+        })
+    }
+
     /// A cache answers a lookup (Redis: one round trip).
     pub(crate) fn cache(name: &'static str, cache: Arc<dyn alertkit_core::Cache>) -> Self {
         Self::new(name, move || {

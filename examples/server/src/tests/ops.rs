@@ -153,6 +153,22 @@ async fn readiness_reports_each_dependency() {
     if redis {
         assert_eq!(body["checks"]["redis"]["status"], "ok", "{body}");
     }
+    assert_eq!(body["checks"]["journal"]["status"], "ok", "{body}");
+
+    // The journal's files go away: not ready, and why.
+    let journal_dir = alertkit_store::FileJournal::path_beside(&url).unwrap();
+    let renamed = journal_dir.with_extension("journal-moved");
+    std::fs::rename(&journal_dir, &renamed).unwrap();
+    let (status, body) = call(&app, "GET", "/readyz", vec![]).await;
+    assert_eq!(status, StatusCode::SERVICE_UNAVAILABLE, "{body}");
+    assert_eq!(body["checks"]["journal"]["status"], "failed", "{body}");
+    assert!(
+        body["checks"]["journal"]["detail"]
+            .as_str()
+            .is_some_and(|d| d.contains("cannot find")),
+        "{body}"
+    );
+    std::fs::rename(&renamed, &journal_dir).unwrap();
 
     // The database goes away: not ready, and why.
     opened.close().await;
@@ -167,6 +183,7 @@ async fn readiness_reports_each_dependency() {
         "liveness does not depend on the database"
     );
     let _ = std::fs::remove_file(&path);
+    let _ = std::fs::remove_dir_all(&journal_dir);
 }
 
 #[tokio::test]
