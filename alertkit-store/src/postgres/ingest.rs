@@ -171,6 +171,7 @@ struct Events {
     starts_at: Vec<i64>,
     ends_at: Vec<Option<i64>>,
     annotations: Vec<Option<String>>,
+    classification: Vec<Option<String>>,
 }
 
 impl Events {
@@ -183,6 +184,8 @@ impl Events {
         self.ends_at.push(opt_nanos("endsAt", e.ends_at)?);
         self.annotations
             .push(e.annotations.as_ref().map(json).transpose()?);
+        self.classification
+            .push(e.classification.as_deref().map(json).transpose()?);
         Ok(())
     }
 }
@@ -212,21 +215,24 @@ const WRITE: &str = "WITH \
         generator_url, severity) \
       WHERE a.fingerprint = u.fingerprint), \
     ev AS (INSERT INTO alertkit_events \
-      (fingerprint, kind, at, status, starts_at, ends_at, annotations) \
+      (fingerprint, kind, at, status, starts_at, ends_at, annotations, classification) \
       SELECT * FROM UNNEST($29::bigint[], $30::text[], $31::bigint[], $32::bigint[], \
-        $33::bigint[], $34::bigint[], $35::text[])), \
+        $33::bigint[], $34::bigint[], $35::text[], $36::text[])), \
     q AS (INSERT INTO alertkit_outbox \
       (target, dedup_key, fingerprint, kind, payload, received_at, due_at, enqueued_at, state) \
-      SELECT t, d, f, k, p, r, u, $43, 0 FROM UNNEST($36::text[], $37::text[], $38::bigint[], \
-        $39::text[], $40::text[], $41::bigint[], $42::bigint[]) AS x(t, d, f, k, p, r, u) \
+      SELECT t, d, f, k, p, r, u, $44, 0 FROM UNNEST($37::text[], $38::text[], $39::bigint[], \
+        $40::text[], $41::text[], $42::bigint[], $43::bigint[]) AS x(t, d, f, k, p, r, u) \
       ON CONFLICT (target, dedup_key) DO NOTHING) \
     SELECT 1";
 
-/// `HistoryStore::record` for Postgres.
+/// `HistoryStore::record_classified` for Postgres (`record` with no
+/// verdicts): the verdicts go into the rows and events the statement
+/// writes anyway, in the same transaction.
 pub(super) async fn record(
     pool: &PgPool,
     outbox: &crate::sql::outbox::OutboxState,
     receipts: &[Receipt],
+    verdicts: &[Option<Arc<Classification>>],
 ) -> Result<RecordOutcome, StoreError> {
     crate::sql::check_times(receipts)?;
     if receipts.is_empty() {
@@ -251,7 +257,7 @@ pub(super) async fn record(
         stored.push(record);
     }
     drop(rows);
-    let batch = crate::sql::apply_batch(receipts, &keys, stored, &[]);
+    let batch = crate::sql::apply_batch(receipts, &keys, stored, verdicts);
     let now = OffsetDateTime::now_utc();
     let queued = EnqueueRows::build(&outbox.options(), receipts, &batch.changes, now)?;
     let mut new = NewRows::default();
@@ -304,6 +310,7 @@ pub(super) async fn record(
         .bind(ev.starts_at)
         .bind(ev.ends_at)
         .bind(ev.annotations)
+        .bind(ev.classification)
         .bind(&queued.target)
         .bind(&queued.dedup_key)
         .bind(&queued.fingerprint)

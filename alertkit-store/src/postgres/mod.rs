@@ -199,7 +199,17 @@ impl PostgresHistoryStore {
 #[async_trait]
 impl HistoryStore for PostgresHistoryStore {
     async fn record(&self, receipts: &[Receipt]) -> Result<RecordOutcome, StoreError> {
-        ingest::record(&self.pool, &self.outbox, receipts).await
+        ingest::record(&self.pool, &self.outbox, receipts, &[]).await
+    }
+
+    /// One transaction: the verdicts go into the rows and events the
+    /// batch writes anyway (no second write of each row).
+    async fn record_classified(
+        &self,
+        receipts: &[Receipt],
+        verdicts: &[Option<Arc<Classification>>],
+    ) -> Result<RecordOutcome, StoreError> {
+        ingest::record(&self.pool, &self.outbox, receipts, verdicts).await
     }
 
     async fn attach_classifications(
