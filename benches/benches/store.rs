@@ -15,6 +15,12 @@
 //! (fired, resolved, re-fired, annotations changed), taken in turn. Its p50
 //! and p99 over 5,000 calls are printed too.
 //!
+//! `store/{sqlite,postgres}/record_classified_1000`: 1,000 new alerts with a
+//! verdict each (the label classifier's) through `record_classified`, the
+//! pipeline's path when verdicts are known at once; against
+//! `…/record_then_attach_1000`, the same as `record` followed by
+//! `attach_classifications` (the trait's default: two transactions).
+//!
 //! Targets (store issue): SQLite durable ingest ≥ 150k alerts/s; Postgres ≥ 50k alerts/s;
 //! timeline query p99 < 5 ms.
 
@@ -23,8 +29,10 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
 use alertkit_benches::alerts;
-use alertkit_core::memory::MemoryHistoryStore;
-use alertkit_core::{Annotations, Fingerprint, HistoryStore, Receipt};
+use alertkit_core::memory::{LabelClassifier, MemoryHistoryStore};
+use alertkit_core::{
+    Annotations, Classification, Classifier, Fingerprint, HistoryStore, Receipt, StateKey,
+};
 use alertkit_store::{PostgresHistoryStore, PostgresOptions, SqliteHistoryStore};
 use criterion::{Criterion, Throughput, criterion_group, criterion_main};
 use time::OffsetDateTime;
@@ -50,6 +58,46 @@ async fn run(store: &dyn HistoryStore, n: usize, iters: u64) -> Duration {
         let out = store.record(&batch).await.expect("record");
         elapsed += start.elapsed();
         assert_eq!(out.changes.iter().flatten().count(), n);
+    }
+    elapsed
+}
+
+/// `record_classified` (`one_write`) or `record` then `attach_classifications`.
+async fn run_classified(
+    store: &dyn HistoryStore,
+    n: usize,
+    iters: u64,
+    one_write: bool,
+) -> Duration {
+    let mut elapsed = Duration::ZERO;
+    for _ in 0..iters {
+        let batch = receipts(n);
+        let verdicts: Vec<Option<Arc<Classification>>> = batch
+            .iter()
+            .map(|r| match LabelClassifier.try_classify_now(&r.alert) {
+                Some(Ok(c)) => Some(Arc::new(c)),
+                _ => None,
+            })
+            .collect();
+        let start = Instant::now();
+        if one_write {
+            store
+                .record_classified(&batch, &verdicts)
+                .await
+                .expect("record");
+        } else {
+            store.record(&batch).await.expect("record");
+            let items: Vec<(StateKey, Arc<Classification>)> = batch
+                .iter()
+                .zip(&verdicts)
+                .filter_map(|(r, v)| Some((r.alert.state_key(), Arc::clone(v.as_ref()?))))
+                .collect();
+            store
+                .attach_classifications(&items, OffsetDateTime::now_utc())
+                .await
+                .expect("attach");
+        }
+        elapsed += start.elapsed();
     }
     elapsed
 }
@@ -109,6 +157,21 @@ fn store(c: &mut Criterion) {
                 async move { run(&*memory, n, iters).await }
             });
         });
+    }
+    group.throughput(Throughput::Elements(1000));
+    let mut stores: Vec<(&str, Arc<dyn HistoryStore>)> = vec![("sqlite", Arc::new(sqlite.clone()))];
+    if let Some(postgres) = &postgres {
+        stores.push(("postgres", Arc::new(postgres.clone())));
+    }
+    for (name, store) in stores {
+        for (path, one_write) in [("record_then_attach", false), ("record_classified", true)] {
+            group.bench_function(format!("{name}/{path}_1000"), |b| {
+                b.to_async(&rt).iter_custom(|iters| {
+                    let store = Arc::clone(&store);
+                    async move { run_classified(&*store, 1000, iters, one_write).await }
+                });
+            });
+        }
     }
     group.finish();
     if let Some(postgres) = &postgres {
