@@ -189,6 +189,30 @@ pub(super) fn values_sql(head: &str, columns: usize, rows: usize, tail: &str) ->
     format!("{head} VALUES {}{tail}", vec![row; rows].join(", "))
 }
 
+/// One multi-row statement, bound and ready to run.
+type Statement = sqlx::query::Query<'static, Sqlite, <Sqlite as sqlx::Database>::Arguments>;
+
+/// Runs one statement per chunk of `items`, binding the next chunk's
+/// statement (JSON encoding, mostly) while SQLite's worker thread runs the
+/// current one, instead of one after the other.
+async fn execute_chunks<'a, T>(
+    tx: &mut Transaction<'_, Sqlite>,
+    items: &'a [T],
+    mut build: impl FnMut(&'a [T]) -> Result<Statement, StoreError>,
+) -> Result<(), StoreError> {
+    let mut chunks = items.chunks(ROWS_PER_STATEMENT);
+    let mut next = chunks.next().map(&mut build).transpose()?;
+    while let Some(statement) = next {
+        let following = chunks.next();
+        let (done, built) = tokio::join!(statement.execute(&mut **tx), async {
+            following.map(&mut build).transpose()
+        });
+        done.map_err(db)?;
+        next = built?;
+    }
+    Ok(())
+}
+
 /// Each verdict's JSON, encoded once per batch: a new alert's row and its
 /// `classified` event share one `Arc` (and serialising verdicts was the
 /// largest part of encoding a batch).
@@ -215,9 +239,8 @@ async fn insert_events(
 ) -> Result<(), StoreError> {
     const HEAD: &str = "INSERT OR FAIL INTO alertkit_events \
          (fingerprint, kind, at, status, starts_at, ends_at, annotations, classification)";
-    for chunk in events.chunks(ROWS_PER_STATEMENT) {
-        let sql = values_sql(HEAD, 8, chunk.len(), "");
-        let mut q = sqlx::query(sqlx::AssertSqlSafe(sql));
+    execute_chunks(tx, events, |chunk| {
+        let mut q = sqlx::query(sqlx::AssertSqlSafe(values_sql(HEAD, 8, chunk.len(), "")));
         for e in chunk {
             q = q
                 .bind(fp_key(e.fingerprint))
@@ -229,9 +252,9 @@ async fn insert_events(
                 .bind(e.annotations.as_ref().map(json).transpose()?)
                 .bind(verdicts.get(e.classification.as_ref())?);
         }
-        q.execute(&mut **tx).await.map_err(db)?;
-    }
-    Ok(())
+        Ok(q)
+    })
+    .await
 }
 
 /// Turns [`upsert_alerts`]' inserts into updates of every mutable column.
@@ -254,9 +277,8 @@ async fn upsert_alerts(
          (fingerprint, labels, annotations, status, starts_at, ends_at, first_seen, last_seen, \
           last_changed, fire_count, transitions, classification, generator_url, \
           severity, namespace)";
-    for chunk in records.chunks(ROWS_PER_STATEMENT) {
-        let sql = values_sql(HEAD, 15, chunk.len(), tail);
-        let mut q = sqlx::query(sqlx::AssertSqlSafe(sql));
+    execute_chunks(tx, records, |chunk| {
+        let mut q = sqlx::query(sqlx::AssertSqlSafe(values_sql(HEAD, 15, chunk.len(), tail)));
         for r in chunk {
             q = q
                 .bind(fp_key(r.fingerprint))
@@ -275,9 +297,9 @@ async fn upsert_alerts(
                 .bind(r.severity().as_str())
                 .bind(crate::sql::stats::namespace(&r.labels));
         }
-        q.execute(&mut **tx).await.map_err(db)?;
-    }
-    Ok(())
+        Ok(q)
+    })
+    .await
 }
 
 #[async_trait]
