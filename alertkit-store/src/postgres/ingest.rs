@@ -17,7 +17,7 @@ use sqlx::postgres::PgPool;
 use sqlx::{Postgres, Transaction};
 use time::OffsetDateTime;
 
-use crate::sql::codec::{self, db, fp_key, json, nanos, status_code};
+use crate::sql::codec::{self, VerdictJson, db, fp_key, json, nanos, status_code};
 use crate::sql::outbox::EnqueueRows;
 
 /// Advisory-lock class of alertkit's row locks (`pg_advisory_xact_lock(class, bucket)`),
@@ -79,7 +79,7 @@ struct NewRows {
 }
 
 impl NewRows {
-    fn push(&mut self, r: &AlertRecord) -> Result<(), StoreError> {
+    fn push(&mut self, r: &AlertRecord, verdicts: &mut VerdictJson) -> Result<(), StoreError> {
         self.fingerprint.push(fp_key(r.fingerprint));
         self.labels.push(json(&r.labels)?);
         self.annotations.push(json(&r.annotations)?);
@@ -93,7 +93,7 @@ impl NewRows {
         self.fire_count.push(i64::from(r.fire_count));
         self.transitions.push(i64::from(r.transitions));
         self.classification
-            .push(r.classification.as_deref().map(json).transpose()?);
+            .push(verdicts.get(r.classification.as_ref())?);
         self.generator_url
             .push(codec::url_text(&r.generator_url).into_owned());
         self.severity.push(r.severity().as_str());
@@ -124,7 +124,12 @@ struct Updates {
 }
 
 impl Updates {
-    fn push(&mut self, r: &AlertRecord, old: &AlertRecord) -> Result<(), StoreError> {
+    fn push(
+        &mut self,
+        r: &AlertRecord,
+        old: &AlertRecord,
+        verdicts: &mut VerdictJson,
+    ) -> Result<(), StoreError> {
         self.fingerprint.push(fp_key(r.fingerprint));
         self.annotations.push(if r.annotations == old.annotations {
             None
@@ -148,7 +153,7 @@ impl Updates {
         self.classification.push(if same_verdict {
             None
         } else {
-            r.classification.as_deref().map(json).transpose()?
+            verdicts.get(r.classification.as_ref())?
         });
         self.generator_url
             .push(if r.generator_url == old.generator_url {
@@ -175,7 +180,7 @@ struct Events {
 }
 
 impl Events {
-    fn push(&mut self, e: &HistoryEvent) -> Result<(), StoreError> {
+    fn push(&mut self, e: &HistoryEvent, verdicts: &mut VerdictJson) -> Result<(), StoreError> {
         self.fingerprint.push(fp_key(e.fingerprint));
         self.kind.push(e.kind.as_str());
         self.at.push(nanos("at", e.at)?);
@@ -185,7 +190,7 @@ impl Events {
         self.annotations
             .push(e.annotations.as_ref().map(json).transpose()?);
         self.classification
-            .push(e.classification.as_deref().map(json).transpose()?);
+            .push(verdicts.get(e.classification.as_ref())?);
         Ok(())
     }
 }
@@ -260,19 +265,20 @@ pub(super) async fn record(
     let batch = crate::sql::apply_batch(receipts, &keys, stored, verdicts);
     let now = OffsetDateTime::now_utc();
     let queued = EnqueueRows::build(&outbox.options(), receipts, &batch.changes, now)?;
+    let mut verdicts = VerdictJson::default();
     let mut new = NewRows::default();
     let mut upd = Updates::default();
     for r in &batch.records {
         match before.get(&fp_key(r.fingerprint)) {
-            None => new.push(r)?,
+            None => new.push(r, &mut verdicts)?,
             // An exact replay of what is stored (a stale receipt): nothing to write.
             Some(old) if old == r => {}
-            Some(old) => upd.push(r, old)?,
+            Some(old) => upd.push(r, old, &mut verdicts)?,
         }
     }
     let mut ev = Events::default();
     for e in &batch.events {
-        ev.push(e)?;
+        ev.push(e, &mut verdicts)?;
     }
     sqlx::query(WRITE)
         .bind(new.fingerprint)

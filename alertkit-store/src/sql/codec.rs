@@ -74,6 +74,27 @@ pub(crate) fn json<T: serde::Serialize>(value: &T) -> Result<String, StoreError>
     serde_json::to_string(value).map_err(|e| StoreError::Invalid(format!("cannot encode: {e}")))
 }
 
+/// Each verdict's JSON, encoded once per batch: a new alert's row and its
+/// `classified` event share one `Arc` (and serialising verdicts was the
+/// largest part of encoding a batch).
+#[derive(Default)]
+pub(crate) struct VerdictJson(std::collections::HashMap<usize, String>);
+
+impl VerdictJson {
+    pub(crate) fn get(
+        &mut self,
+        c: Option<&Arc<Classification>>,
+    ) -> Result<Option<String>, StoreError> {
+        let Some(c) = c else { return Ok(None) };
+        // Keyed by address: the batch holds every `Arc` while this lives.
+        let text = match self.0.entry(Arc::as_ptr(c).addr()) {
+            std::collections::hash_map::Entry::Occupied(e) => e.get().clone(),
+            std::collections::hash_map::Entry::Vacant(e) => e.insert(json(&**c)?).clone(),
+        };
+        Ok(Some(text))
+    }
+}
+
 pub(crate) fn parse<T: serde::de::DeserializeOwned>(
     column: &str,
     text: &str,

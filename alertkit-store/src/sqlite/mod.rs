@@ -16,7 +16,7 @@ use sqlx::sqlite::{
 use sqlx::{Sqlite, Transaction};
 use time::OffsetDateTime;
 
-use crate::sql::codec::{self, db, fp_key, json, nanos, status_code};
+use crate::sql::codec::{self, VerdictJson, db, fp_key, json, nanos, status_code};
 use crate::sql::outbox::{EnqueueRows, OutboxOptions, OutboxState};
 
 mod checkpoint;
@@ -211,24 +211,6 @@ async fn execute_chunks<'a, T>(
         next = built?;
     }
     Ok(())
-}
-
-/// Each verdict's JSON, encoded once per batch: a new alert's row and its
-/// `classified` event share one `Arc` (and serialising verdicts was the
-/// largest part of encoding a batch).
-#[derive(Default)]
-struct VerdictJson(std::collections::HashMap<usize, String>);
-
-impl VerdictJson {
-    fn get(&mut self, c: Option<&Arc<Classification>>) -> Result<Option<String>, StoreError> {
-        let Some(c) = c else { return Ok(None) };
-        // Keyed by address: the batch holds every `Arc` while this lives.
-        let text = match self.0.entry(Arc::as_ptr(c).addr()) {
-            std::collections::hash_map::Entry::Occupied(e) => e.get().clone(),
-            std::collections::hash_map::Entry::Vacant(e) => e.insert(json(&**c)?).clone(),
-        };
-        Ok(Some(text))
-    }
 }
 
 /// Appends events.
