@@ -1,5 +1,6 @@
 //! The file journal: conformance, durability across reopening, torn tails,
-//! segment rollover and moving an older SQLite journal's entries over.
+//! segment rollover and moving an older SQLite journal's entries over; and
+//! the validation both journals share.
 
 #![allow(clippy::unwrap_used)] // tests fail loudly
 
@@ -188,9 +189,9 @@ async fn segments_roll_over_and_consumed_ones_are_deleted() {
     assert!(journal.append(&[receipt("After")]).await.unwrap() > last);
 }
 
-#[tokio::test]
-async fn appends_refuse_what_history_would_refuse_naming_the_receipt() {
-    let journal = FileJournal::open(temp_path("invalid")).await.unwrap();
+/// An append with a time the history stores cannot hold fails naming the
+/// receipt and appends nothing.
+async fn refuses_far_times(journal: &dyn Journal) {
     let now = OffsetDateTime::now_utc();
     let far = Alert::firing(
         LabelSet::from_pairs([("alertname", "Far")]),
@@ -206,7 +207,15 @@ async fn appends_refuse_what_history_would_refuse_naming_the_receipt() {
         journal.unconsumed().await.unwrap().is_empty(),
         "nothing appended"
     );
+}
+
+#[tokio::test]
+async fn appends_refuse_what_history_would_refuse_naming_the_receipt() {
+    refuses_far_times(&FileJournal::open(temp_path("invalid")).await.unwrap()).await;
     assert!(FileJournal::open_beside("sqlite::memory:").await.is_err());
+    let db = format!("sqlite://{}.db", temp_path("invalid-sqlite").display());
+    refuses_far_times(&SqliteJournal::open_beside(&db).await.unwrap()).await;
+    assert!(SqliteJournal::open_beside("sqlite::memory:").await.is_err());
 }
 
 #[tokio::test]

@@ -265,35 +265,6 @@ async fn journal_entries_survive_reopening_and_sequence_numbers_keep_growing() {
 }
 
 #[tokio::test]
-async fn journal_refuses_what_history_would_refuse_naming_the_receipt() {
-    use alertkit_core::Journal;
-    use alertkit_store::SqliteJournal;
-
-    let db = format!("sqlite://{}", temp_db().display());
-    let journal = SqliteJournal::open_beside(&db).await.unwrap();
-    let ok = Alert::firing(
-        LabelSet::from_pairs([("alertname", "Ok")]),
-        OffsetDateTime::now_utc(),
-    );
-    let far = Alert::firing(
-        LabelSet::from_pairs([("alertname", "Far")]),
-        time::macros::datetime!(9999-01-01 00:00 UTC),
-    );
-    let now = OffsetDateTime::now_utc();
-    let err = journal
-        .append(&[Receipt::new(ok, now), Receipt::new(far, now)])
-        .await
-        .unwrap_err();
-    assert!(matches!(err, StoreError::Invalid(_)), "{err:?}");
-    assert!(err.to_string().contains("receipts[1].startsAt"), "{err}");
-    assert!(
-        journal.unconsumed().await.unwrap().is_empty(),
-        "nothing appended"
-    );
-    assert!(SqliteJournal::open_beside("sqlite::memory:").await.is_err());
-}
-
-#[tokio::test]
 async fn a_pipeline_on_the_journal_records_what_a_crash_left() {
     use std::sync::Arc;
 
