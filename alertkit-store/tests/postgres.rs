@@ -185,6 +185,15 @@ async fn retention_prunes_old_history_in_batches() {
         async move { store.prune(&p).await.unwrap() }
     })
     .await;
+    // The pruned alert's recent `classified` event went with it.
+    let events: i64 = sqlx::query_scalar(sqlx::AssertSqlSafe(format!(
+        "SELECT count(*) FROM {}.alertkit_events",
+        sqlx_schema(&store).await
+    )))
+    .fetch_one(&sqlx::PgPool::connect(&url()).await.unwrap())
+    .await
+    .unwrap();
+    assert_eq!(events, 1, "only the current alert's firing is left");
 }
 
 #[test]
@@ -298,6 +307,73 @@ async fn stats_migration_fills_rows_written_before_it() {
             ("db".to_owned(), 1)
         ]
     );
+}
+
+#[tokio::test]
+async fn sql_timelines_match_the_memory_store() {
+    let Some(store) = fresh().await else { return };
+    common::timelines_match_memory(&store).await;
+}
+
+/// Timelines written before the timeline migration (keyed by fingerprint)
+/// are keyed by their alert's row id when it runs.
+#[tokio::test]
+async fn timeline_migration_keys_old_events_by_their_alert() {
+    use std::str::FromStr;
+
+    if fresh().await.is_none() {
+        return;
+    }
+    let schema = format!(
+        "alertkit_test_{}_{}_pretimeline",
+        std::process::id(),
+        OffsetDateTime::now_utc().unix_timestamp()
+    );
+    let connect = sqlx::postgres::PgConnectOptions::from_str(&url())
+        .unwrap()
+        .options([("search_path", schema.as_str())]);
+    let pool = sqlx::PgPool::connect_with(connect).await.unwrap();
+    sqlx::query(sqlx::AssertSqlSafe(format!("CREATE SCHEMA {schema}")))
+        .execute(&pool)
+        .await
+        .unwrap();
+    let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("migrations/postgres");
+    sqlx::migrate::Migrator::new(dir)
+        .await
+        .unwrap()
+        .run_to(20261122000005, &pool)
+        .await
+        .unwrap();
+    let (alert, key) = common::premigration_alert();
+    let starts = alert.starts_at.unix_timestamp_nanos() as i64;
+    sqlx::query(
+        "INSERT INTO alertkit_alerts (fingerprint, labels, annotations, status, starts_at, \
+         first_seen, last_seen, last_changed, fire_count, transitions, generator_url) \
+         VALUES ($1, '{\"alertname\":\"WrittenBeforeTheMigration\"}', '{}', 0, $2, $2, $2, $2, \
+         1, 1, '')",
+    )
+    .bind(key)
+    .bind(starts)
+    .execute(&pool)
+    .await
+    .unwrap();
+    for kind in ["firing", "classified"] {
+        sqlx::query(
+            "INSERT INTO alertkit_events (fingerprint, kind, at, status, starts_at) \
+             VALUES ($1, $2, $3, 0, $3)",
+        )
+        .bind(key)
+        .bind(kind)
+        .bind(starts)
+        .execute(&pool)
+        .await
+        .unwrap();
+    }
+    pool.close().await;
+    let store = PostgresHistoryStore::open_with(PostgresOptions::new(url()).schema(schema))
+        .await
+        .unwrap();
+    common::migrated_timeline_reads_back(&store).await;
 }
 
 fn classification(severity: alertkit_core::Severity) -> Arc<alertkit_core::Classification> {

@@ -102,7 +102,8 @@ fn sqlite_outbox_conforms() {
 
 #[tokio::test]
 async fn retention_prunes_old_history_in_batches() {
-    let store = SqliteHistoryStore::open(temp_db().to_str().unwrap())
+    let path = temp_db();
+    let store = SqliteHistoryStore::open(path.to_str().unwrap())
         .await
         .unwrap();
     store.set_outbox(OutboxOptions::new(["t"], std::time::Duration::ZERO));
@@ -111,6 +112,15 @@ async fn retention_prunes_old_history_in_batches() {
         async move { store.prune(&p).await.unwrap() }
     })
     .await;
+    // The pruned alert's recent `classified` event went with it.
+    let pool = sqlx::SqlitePool::connect(&format!("sqlite://{}", path.display()))
+        .await
+        .unwrap();
+    let (events,): (i64,) = sqlx::query_as("SELECT count(*) FROM alertkit_events")
+        .fetch_one(&pool)
+        .await
+        .unwrap();
+    assert_eq!(events, 1, "only the current alert's firing is left");
 }
 
 #[test]
@@ -209,6 +219,60 @@ async fn stats_migration_fills_rows_written_before_it() {
             ("db".to_owned(), 1)
         ]
     );
+}
+
+#[tokio::test]
+async fn sql_timelines_match_the_memory_store() {
+    let store = SqliteHistoryStore::open(temp_db().to_str().unwrap())
+        .await
+        .unwrap();
+    common::timelines_match_memory(&store).await;
+}
+
+/// Timelines written before the timeline migration (keyed by fingerprint)
+/// are keyed by their alert's row id when it runs.
+#[tokio::test]
+async fn timeline_migration_keys_old_events_by_their_alert() {
+    let path = temp_db();
+    let url = format!("sqlite://{}?mode=rwc", path.display());
+    let pool = sqlx::SqlitePool::connect(&url).await.unwrap();
+    let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("migrations/sqlite");
+    sqlx::migrate::Migrator::new(dir)
+        .await
+        .unwrap()
+        .run_to(20261122000005, &pool)
+        .await
+        .unwrap();
+    let (alert, key) = common::premigration_alert();
+    let starts = alert.starts_at.unix_timestamp_nanos() as i64;
+    sqlx::query(
+        "INSERT INTO alertkit_alerts (fingerprint, labels, annotations, status, starts_at, \
+         first_seen, last_seen, last_changed, fire_count, transitions, generator_url) \
+         VALUES (?1, '{\"alertname\":\"WrittenBeforeTheMigration\"}', '{}', 0, ?2, ?2, ?2, ?2, \
+         1, 1, '')",
+    )
+    .bind(key)
+    .bind(starts)
+    .execute(&pool)
+    .await
+    .unwrap();
+    for kind in ["firing", "classified"] {
+        sqlx::query(
+            "INSERT INTO alertkit_events (fingerprint, kind, at, status, starts_at) \
+             VALUES (?1, ?2, ?3, 0, ?3)",
+        )
+        .bind(key)
+        .bind(kind)
+        .bind(starts)
+        .execute(&pool)
+        .await
+        .unwrap();
+    }
+    pool.close().await;
+    let store = SqliteHistoryStore::open(path.to_str().unwrap())
+        .await
+        .unwrap();
+    common::migrated_timeline_reads_back(&store).await;
 }
 
 // --- the intake journal ------------------------------------------------------------

@@ -10,15 +10,14 @@ use std::collections::HashMap;
 use std::fmt::Write as _;
 use std::sync::Arc;
 
-use alertkit_core::{
-    AlertRecord, Classification, HistoryEvent, Receipt, RecordOutcome, StateKey, StoreError,
-};
+use alertkit_core::{AlertRecord, Classification, Receipt, RecordOutcome, StateKey, StoreError};
 use sqlx::postgres::PgPool;
-use sqlx::{Postgres, Transaction};
+use sqlx::{Postgres, Row, Transaction};
 use time::OffsetDateTime;
 
 use crate::sql::codec::{self, VerdictJson, db, fp_key, json, nanos, status_code};
 use crate::sql::outbox::EnqueueRows;
+use crate::sql::timeline::{self, AlertIds, EventRow};
 
 /// Advisory-lock class of alertkit's row locks (`pg_advisory_xact_lock(class, bucket)`),
 /// so they never collide with other applications' single-key locks.
@@ -166,9 +165,11 @@ impl Updates {
     }
 }
 
-/// Event rows as arrays.
+/// Timeline rows as arrays (see [`crate::sql::timeline`]).
 #[derive(Default)]
 struct Events {
+    /// Known for stored alerts; a new alert's comes from its insert.
+    alert_id: Vec<Option<i64>>,
     fingerprint: Vec<i64>,
     kind: Vec<&'static str>,
     at: Vec<i64>,
@@ -180,8 +181,16 @@ struct Events {
 }
 
 impl Events {
-    fn push(&mut self, e: &HistoryEvent, verdicts: &mut VerdictJson) -> Result<(), StoreError> {
-        self.fingerprint.push(fp_key(e.fingerprint));
+    fn push(
+        &mut self,
+        row: &EventRow<'_>,
+        ids: &AlertIds,
+        verdicts: &mut VerdictJson,
+    ) -> Result<(), StoreError> {
+        let e = row.event;
+        let key = fp_key(e.fingerprint);
+        self.alert_id.push(ids.get(key));
+        self.fingerprint.push(key);
         self.kind.push(e.kind.as_str());
         self.at.push(nanos("at", e.at)?);
         self.status.push(status_code(e.status));
@@ -189,8 +198,7 @@ impl Events {
         self.ends_at.push(opt_nanos("endsAt", e.ends_at)?);
         self.annotations
             .push(e.annotations.as_ref().map(json).transpose()?);
-        self.classification
-            .push(verdicts.get(e.classification.as_ref())?);
+        self.classification.push(verdicts.get(row.verdict)?);
         Ok(())
     }
 }
@@ -206,7 +214,8 @@ const WRITE: &str = "WITH \
        last_changed, fire_count, transitions, classification, generator_url, severity, namespace) \
       SELECT * FROM UNNEST($1::bigint[], $2::text[], $3::text[], $4::bigint[], $5::bigint[], \
         $6::bigint[], $7::bigint[], $8::bigint[], $9::bigint[], $10::bigint[], $11::bigint[], \
-        $12::text[], $13::text[], $14::text[], $15::text[])), \
+        $12::text[], $13::text[], $14::text[], $15::text[]) \
+      RETURNING id, fingerprint), \
     upd AS (UPDATE alertkit_alerts a SET \
         annotations = coalesce(u.annotations, a.annotations), status = u.status, \
         starts_at = u.starts_at, ends_at = u.ends_at, last_seen = u.last_seen, \
@@ -220,9 +229,16 @@ const WRITE: &str = "WITH \
         generator_url, severity) \
       WHERE a.fingerprint = u.fingerprint), \
     ev AS (INSERT INTO alertkit_events \
-      (fingerprint, kind, at, status, starts_at, ends_at, annotations, classification) \
-      SELECT * FROM UNNEST($29::bigint[], $30::text[], $31::bigint[], $32::bigint[], \
-        $33::bigint[], $34::bigint[], $35::text[], $36::text[])), \
+      (alert_id, fingerprint, kind, at, status, starts_at, ends_at, annotations, \
+       classification) \
+      SELECT coalesce(x.alert_id, ins.id), x.fingerprint, x.kind, x.at, x.status, \
+        x.starts_at, x.ends_at, x.annotations, x.classification \
+      FROM UNNEST($45::bigint[], $29::bigint[], $30::text[], $31::bigint[], $32::bigint[], \
+        $33::bigint[], $34::bigint[], $35::text[], $36::text[]) WITH ORDINALITY \
+        AS x(alert_id, fingerprint, kind, at, status, starts_at, ends_at, annotations, \
+          classification, n) \
+      LEFT JOIN ins ON ins.fingerprint = x.fingerprint \
+      ORDER BY x.n), \
     q AS (INSERT INTO alertkit_outbox \
       (target, dedup_key, fingerprint, kind, payload, received_at, due_at, enqueued_at, state) \
       SELECT t, d, f, k, p, r, u, $44, 0 FROM UNNEST($37::text[], $38::text[], $39::bigint[], \
@@ -255,9 +271,11 @@ pub(super) async fn record(
         .map_err(db)?;
     // The rows as read, to write only what the batch moved.
     let mut before: HashMap<i64, AlertRecord> = HashMap::with_capacity(rows.len());
+    let mut ids = AlertIds::with_capacity(rows.len());
     let mut stored = Vec::with_capacity(rows.len());
     for row in &rows {
         let record = codec::record(row)?;
+        ids.insert(fp_key(record.fingerprint), row.try_get("id").map_err(db)?);
         before.insert(fp_key(record.fingerprint), record.clone());
         stored.push(record);
     }
@@ -277,8 +295,8 @@ pub(super) async fn record(
         }
     }
     let mut ev = Events::default();
-    for e in &batch.events {
-        ev.push(e, &mut verdicts)?;
+    for row in timeline::rows(&batch.events) {
+        ev.push(&row, &ids, &mut verdicts)?;
     }
     sqlx::query(WRITE)
         .bind(new.fingerprint)
@@ -325,6 +343,7 @@ pub(super) async fn record(
         .bind(&queued.received_at)
         .bind(&queued.due_at)
         .bind(nanos("now", now)?)
+        .bind(ev.alert_id)
         .execute(&mut *tx)
         .await
         .map_err(db)?;
@@ -366,8 +385,8 @@ pub(super) async fn attach_classifications(
         "WITH i AS (SELECT * FROM UNNEST($1::bigint[], $2::bigint[], $3::text[], $4::text[]) \
              WITH ORDINALITY AS i(fp, s, c, sev, n)), \
            ev AS (INSERT INTO alertkit_events \
-             (fingerprint, kind, at, status, starts_at, ends_at, classification) \
-             SELECT a.fingerprint, 'classified', $5, a.status, a.starts_at, a.ends_at, i.c \
+             (alert_id, fingerprint, kind, at, status, starts_at, ends_at, classification) \
+             SELECT a.id, a.fingerprint, 'classified', $5, a.status, a.starts_at, a.ends_at, i.c \
              FROM i JOIN alertkit_alerts a ON a.fingerprint = i.fp AND a.starts_at = i.s \
              ORDER BY i.n \
              RETURNING fingerprint, starts_at), \

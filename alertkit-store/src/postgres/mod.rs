@@ -232,14 +232,16 @@ impl HistoryStore for PostgresHistoryStore {
     }
 
     async fn timeline(&self, fingerprint: Fingerprint) -> Result<Vec<HistoryEvent>, StoreError> {
-        sqlx::query("SELECT * FROM alertkit_events WHERE fingerprint = $1 ORDER BY id")
-            .bind(fp_key(fingerprint))
-            .fetch_all(&self.pool)
-            .await
-            .map_err(db)?
-            .iter()
-            .map(codec::event)
-            .collect()
+        // By the alert's row id (see `crate::sql::timeline`).
+        let rows = sqlx::query(
+            "SELECT * FROM alertkit_events \
+             WHERE alert_id = (SELECT id FROM alertkit_alerts WHERE fingerprint = $1) ORDER BY id",
+        )
+        .bind(fp_key(fingerprint))
+        .fetch_all(&self.pool)
+        .await
+        .map_err(db)?;
+        codec::timeline(&rows)
     }
 
     async fn list(&self, query: &HistoryQuery) -> Result<HistoryPage, StoreError> {

@@ -75,8 +75,8 @@ pub(crate) fn json<T: serde::Serialize>(value: &T) -> Result<String, StoreError>
 }
 
 /// Each verdict's JSON, encoded once per batch: a new alert's row and its
-/// `classified` event share one `Arc` (and serialising verdicts was the
-/// largest part of encoding a batch).
+/// event row share one `Arc` (and serialising verdicts was the largest part
+/// of encoding a batch).
 #[derive(Default)]
 pub(crate) struct VerdictJson(std::collections::HashMap<usize, String>);
 
@@ -207,8 +207,26 @@ pub(crate) fn event_from_parts(
     Ok(e)
 }
 
-/// Reads an `alertkit_events` row.
-pub(crate) fn event<R>(row: &R) -> Result<HistoryEvent, StoreError>
+/// Reads an alert's timeline from its `alertkit_events` rows, in order
+/// (a row may stand for two events: see [`super::timeline`]).
+pub(crate) fn timeline<R>(rows: &[R]) -> Result<Vec<HistoryEvent>, StoreError>
+where
+    R: StoreRow,
+    for<'a> &'a str: ColumnIndex<R>,
+    for<'r> i64: Decode<'r, R::Database> + Type<R::Database>,
+    for<'r> Option<i64>: Decode<'r, R::Database> + Type<R::Database>,
+    for<'r> String: Decode<'r, R::Database> + Type<R::Database>,
+    for<'r> Option<String>: Decode<'r, R::Database> + Type<R::Database>,
+{
+    let mut events = Vec::with_capacity(rows.len() + rows.len() / 2);
+    for row in rows {
+        super::timeline::unfold(event(row)?, &mut events);
+    }
+    Ok(events)
+}
+
+/// Reads an `alertkit_events` row as stored.
+fn event<R>(row: &R) -> Result<HistoryEvent, StoreError>
 where
     R: StoreRow,
     for<'a> &'a str: ColumnIndex<R>,

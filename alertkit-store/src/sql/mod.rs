@@ -5,6 +5,7 @@ pub(crate) mod codec;
 pub(crate) mod outbox;
 pub(crate) mod retention;
 pub(crate) mod stats;
+pub(crate) mod timeline;
 
 use std::collections::HashMap;
 use std::collections::hash_map::Entry;

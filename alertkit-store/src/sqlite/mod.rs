@@ -13,11 +13,12 @@ use async_trait::async_trait;
 use sqlx::sqlite::{
     SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions, SqliteSynchronous,
 };
-use sqlx::{Sqlite, Transaction};
+use sqlx::{Row, Sqlite, Transaction};
 use time::OffsetDateTime;
 
 use crate::sql::codec::{self, VerdictJson, db, fp_key, json, nanos, status_code};
 use crate::sql::outbox::{EnqueueRows, OutboxOptions, OutboxState};
+use crate::sql::timeline::{self, AlertIds};
 
 mod checkpoint;
 mod journal;
@@ -173,6 +174,10 @@ impl SqliteHistoryStore {
 
 const SELECT_ALERT: &str = "SELECT * FROM alertkit_alerts WHERE fingerprint = ?1";
 
+/// One alert's timeline rows, by its row id (see [`crate::sql::timeline`]).
+const TIMELINE: &str = "SELECT * FROM alertkit_events \
+     WHERE alert_id = (SELECT id FROM alertkit_alerts WHERE fingerprint = ?1) ORDER BY id";
+
 /// Rows per multi-row `INSERT`: every full chunk reuses one prepared
 /// statement; each statement is one round trip to sqlx's SQLite worker.
 ///
@@ -213,26 +218,32 @@ async fn execute_chunks<'a, T>(
     Ok(())
 }
 
-/// Appends events.
+/// Appends the timeline rows of `events` (see [`crate::sql::timeline`]).
 async fn insert_events(
     tx: &mut Transaction<'_, Sqlite>,
     events: &[HistoryEvent],
+    ids: &AlertIds,
     verdicts: &mut VerdictJson,
 ) -> Result<(), StoreError> {
     const HEAD: &str = "INSERT OR FAIL INTO alertkit_events \
-         (fingerprint, kind, at, status, starts_at, ends_at, annotations, classification)";
-    execute_chunks(tx, events, |chunk| {
-        let mut q = sqlx::query(sqlx::AssertSqlSafe(values_sql(HEAD, 8, chunk.len(), "")));
-        for e in chunk {
+         (alert_id, fingerprint, kind, at, status, starts_at, ends_at, annotations, \
+          classification)";
+    let rows = timeline::rows(events);
+    execute_chunks(tx, &rows, |chunk| {
+        let mut q = sqlx::query(sqlx::AssertSqlSafe(values_sql(HEAD, 9, chunk.len(), "")));
+        for row in chunk {
+            let e = row.event;
+            let key = fp_key(e.fingerprint);
             q = q
-                .bind(fp_key(e.fingerprint))
+                .bind(ids.require(key)?)
+                .bind(key)
                 .bind(e.kind.as_str())
                 .bind(nanos("at", e.at)?)
                 .bind(status_code(e.status))
                 .bind(nanos("startsAt", e.starts_at)?)
                 .bind(e.ends_at.map(|t| nanos("endsAt", t)).transpose()?)
                 .bind(e.annotations.as_ref().map(json).transpose()?)
-                .bind(verdicts.get(e.classification.as_ref())?);
+                .bind(verdicts.get(row.verdict)?);
         }
         Ok(q)
     })
@@ -248,22 +259,50 @@ const UPSERT: &str = " ON CONFLICT (fingerprint) DO UPDATE SET \
        classification = excluded.classification, generator_url = excluded.generator_url, \
        severity = excluded.severity";
 
-/// Writes `records` (inserts, made upserts by `tail`).
-async fn upsert_alerts(
+/// How [`write_alerts`] writes its rows.
+enum AlertWrite<'a> {
+    /// New rows, with the ids assigned to them.
+    Insert(&'a AlertIds),
+    /// Stored rows: inserts made upserts by [`UPSERT`] (their ids stay).
+    Upsert,
+}
+
+/// Writes `records`.
+async fn write_alerts(
     tx: &mut Transaction<'_, Sqlite>,
     records: &[AlertRecord],
-    tail: &str,
+    how: AlertWrite<'_>,
     verdicts: &mut VerdictJson,
 ) -> Result<(), StoreError> {
-    const HEAD: &str = "INSERT OR FAIL INTO alertkit_alerts \
-         (fingerprint, labels, annotations, status, starts_at, ends_at, first_seen, last_seen, \
-          last_changed, fire_count, transitions, classification, generator_url, \
-          severity, namespace)";
+    const COLUMNS: &str = "fingerprint, labels, annotations, status, starts_at, ends_at, \
+         first_seen, last_seen, last_changed, fire_count, transitions, classification, \
+         generator_url, severity, namespace";
+    let (head, columns, tail) = match how {
+        AlertWrite::Insert(_) => (
+            format!("INSERT OR FAIL INTO alertkit_alerts (id, {COLUMNS})"),
+            16,
+            "",
+        ),
+        AlertWrite::Upsert => (
+            format!("INSERT OR FAIL INTO alertkit_alerts ({COLUMNS})"),
+            15,
+            UPSERT,
+        ),
+    };
     execute_chunks(tx, records, |chunk| {
-        let mut q = sqlx::query(sqlx::AssertSqlSafe(values_sql(HEAD, 15, chunk.len(), tail)));
+        let mut q = sqlx::query(sqlx::AssertSqlSafe(values_sql(
+            &head,
+            columns,
+            chunk.len(),
+            tail,
+        )));
         for r in chunk {
+            let key = fp_key(r.fingerprint);
+            if let AlertWrite::Insert(ids) = how {
+                q = q.bind(ids.require(key)?);
+            }
             q = q
-                .bind(fp_key(r.fingerprint))
+                .bind(key)
                 .bind(json(&r.labels)?)
                 .bind(json(&r.annotations)?)
                 .bind(status_code(r.status))
@@ -315,9 +354,20 @@ impl HistoryStore for SqliteHistoryStore {
         .fetch_all(&mut *tx)
         .await
         .map_err(db)?;
-        let stored: Vec<AlertRecord> = rows.iter().map(codec::record).collect::<Result<_, _>>()?;
-        let existing: std::collections::HashSet<Fingerprint> =
-            stored.iter().map(|r| r.fingerprint).collect();
+        // New rows get the next ids in sequence (this is the only writer),
+        // so their timeline rows append at the end of its index.
+        let (last_id,): (i64,) = sqlx::query_as("SELECT coalesce(max(id), 0) FROM alertkit_alerts")
+            .fetch_one(&mut *tx)
+            .await
+            .map_err(db)?;
+        let mut ids = AlertIds::with_capacity(receipts.len());
+        let mut stored = Vec::with_capacity(rows.len());
+        for row in &rows {
+            let record = codec::record(row)?;
+            ids.insert(fp_key(record.fingerprint), row.try_get("id").map_err(db)?);
+            stored.push(record);
+        }
+        drop(rows);
         let batch = crate::sql::apply_batch(receipts, &keys, stored, verdicts);
         let now = OffsetDateTime::now_utc();
         let queued = EnqueueRows::build(&self.outbox.options(), receipts, &batch.changes, now)?;
@@ -326,11 +376,14 @@ impl HistoryStore for SqliteHistoryStore {
         let (updated, inserted): (Vec<AlertRecord>, Vec<AlertRecord>) = batch
             .records
             .into_iter()
-            .partition(|r| existing.contains(&r.fingerprint));
+            .partition(|r| ids.get(fp_key(r.fingerprint)).is_some());
+        for (id, r) in (last_id + 1..).zip(&inserted) {
+            ids.insert(fp_key(r.fingerprint), id);
+        }
         let mut verdicts = VerdictJson::default();
-        upsert_alerts(&mut tx, &inserted, "", &mut verdicts).await?;
-        upsert_alerts(&mut tx, &updated, UPSERT, &mut verdicts).await?;
-        insert_events(&mut tx, &batch.events, &mut verdicts).await?;
+        write_alerts(&mut tx, &inserted, AlertWrite::Insert(&ids), &mut verdicts).await?;
+        write_alerts(&mut tx, &updated, AlertWrite::Upsert, &mut verdicts).await?;
+        insert_events(&mut tx, &batch.events, &ids, &mut verdicts).await?;
         if queued.len() > 0 {
             outbox::enqueue(&mut tx, &queued, nanos("now", now)?).await?;
         }
@@ -369,8 +422,9 @@ impl HistoryStore for SqliteHistoryStore {
         // current match no row.
         let logged: Vec<(i64, i64)> = sqlx::query_as(
             "INSERT OR FAIL INTO alertkit_events \
-             (fingerprint, kind, at, status, starts_at, ends_at, annotations, classification) \
-             SELECT a.fingerprint, 'classified', ?2, a.status, a.starts_at, a.ends_at, NULL, \
+             (alert_id, fingerprint, kind, at, status, starts_at, ends_at, annotations, \
+              classification) \
+             SELECT a.id, a.fingerprint, 'classified', ?2, a.status, a.starts_at, a.ends_at, NULL, \
                j.value ->> '$.c' \
              FROM json_each(?1) AS j JOIN alertkit_alerts a \
                ON a.fingerprint = j.value ->> '$.fp' AND a.starts_at = j.value ->> '$.s' \
@@ -417,14 +471,12 @@ impl HistoryStore for SqliteHistoryStore {
     }
 
     async fn timeline(&self, fingerprint: Fingerprint) -> Result<Vec<HistoryEvent>, StoreError> {
-        sqlx::query("SELECT * FROM alertkit_events WHERE fingerprint = ?1 ORDER BY id")
+        let rows = sqlx::query(TIMELINE)
             .bind(fp_key(fingerprint))
             .fetch_all(&self.read)
             .await
-            .map_err(db)?
-            .iter()
-            .map(codec::event)
-            .collect()
+            .map_err(db)?;
+        codec::timeline(&rows)
     }
 
     async fn list(&self, query: &HistoryQuery) -> Result<HistoryPage, StoreError> {

@@ -28,9 +28,19 @@ where
         .await
         .unwrap();
     store
-        .record(&[Receipt::new(resolved, old + time::Duration::minutes(5))])
+        .record(&[Receipt::new(
+            resolved.clone(),
+            old + time::Duration::minutes(5),
+        )])
         .await
         .unwrap();
+    // A verdict attached to the old instance today: recent, but it goes
+    // with its alert.
+    let late = [(resolved.state_key(), verdict(alertkit_core::Severity::Info))];
+    assert_eq!(
+        store.attach_classifications(&late, now).await.unwrap(),
+        [true]
+    );
     let current = Alert::firing(labels("Current"), now);
     store
         .record(&[Receipt::new(current.clone(), now)])
@@ -88,5 +98,118 @@ where
             .await
             .unwrap()
             .is_empty()
+    );
+}
+
+/// A verdict with the given severity.
+pub(crate) fn verdict(severity: alertkit_core::Severity) -> Arc<alertkit_core::Classification> {
+    Arc::new(alertkit_core::Classification::new(
+        severity,
+        alertkit_core::Category::Availability,
+        0.75,
+        alertkit_core::ClassificationSource::Rules,
+    ))
+}
+
+/// A SQL store's timelines read back exactly as the in-memory store's,
+/// event by event: changes recorded with their verdicts (one row each in
+/// the SQL layout), a redelivery, an annotation change, a resolve, a
+/// re-fire, and a verdict attached later.
+pub(crate) async fn timelines_match_memory<S: HistoryStore>(store: &S) {
+    use alertkit_core::Severity::{Critical, Info, Warning};
+    use alertkit_core::memory::{MemoryHistoryConfig, MemoryHistoryStore};
+    use alertkit_core::{Annotations, Classification};
+
+    let memory = MemoryHistoryStore::new(MemoryHistoryConfig::default());
+    let t0 = OffsetDateTime::now_utc()
+        .replace_nanosecond(123_456_789)
+        .unwrap();
+    let at = |s: i64| t0 + time::Duration::seconds(s);
+    let a = Alert::firing(LabelSet::from_pairs([("alertname", "A")]), at(0))
+        .with_annotations(Annotations::from_pairs([("summary", "one")]));
+    let b = Alert::firing(LabelSet::from_pairs([("alertname", "B")]), at(0));
+    let mut a_changed = a.clone();
+    a_changed.annotations = Annotations::from_pairs([("summary", "two")]);
+    let b_resolved = b.clone().resolved_at(at(3));
+    let b_again = Alert::firing(b.labels.clone(), at(4));
+    type Batch = (Vec<Receipt>, Vec<Option<Arc<Classification>>>);
+    let batches: [Batch; 3] = [
+        (
+            vec![
+                Receipt::new(a.clone(), at(0)),
+                Receipt::new(b.clone(), at(0)),
+            ],
+            vec![Some(verdict(Warning)), None],
+        ),
+        (
+            vec![
+                Receipt::new(a.clone(), at(1)),
+                Receipt::new(a_changed.clone(), at(2)),
+                Receipt::new(b_resolved, at(3)),
+            ],
+            vec![
+                Some(verdict(Info)),
+                Some(verdict(Info)),
+                Some(verdict(Critical)),
+            ],
+        ),
+        (
+            vec![Receipt::new(b_again, at(4))],
+            vec![Some(verdict(Critical))],
+        ),
+    ];
+    for (receipts, verdicts) in &batches {
+        let stored = store.record_classified(receipts, verdicts).await.unwrap();
+        let expected = memory.record_classified(receipts, verdicts).await.unwrap();
+        assert_eq!(stored.changes, expected.changes);
+    }
+    let late = [(a_changed.state_key(), verdict(Critical))];
+    assert_eq!(
+        store.attach_classifications(&late, at(5)).await.unwrap(),
+        memory.attach_classifications(&late, at(5)).await.unwrap()
+    );
+    for alert in [&a, &b] {
+        let fp = alert.fingerprint();
+        let expected = memory.timeline(fp).await.unwrap();
+        assert!(expected.len() >= 4, "{expected:?}");
+        assert_eq!(store.timeline(fp).await.unwrap(), expected);
+        assert_eq!(store.get(fp).await.unwrap(), memory.get(fp).await.unwrap());
+    }
+}
+
+/// The alert [`migrated_timeline_reads_back`] checks, and its fingerprint
+/// as the SQL stores key it.
+pub(crate) fn premigration_alert() -> (Alert, i64) {
+    let alert = Alert::firing(
+        LabelSet::from_pairs([("alertname", "WrittenBeforeTheMigration")]),
+        OffsetDateTime::now_utc() - time::Duration::minutes(10),
+    );
+    let key = i64::from_ne_bytes((alert.fingerprint().as_u64() ^ (1 << 63)).to_ne_bytes());
+    (alert, key)
+}
+
+/// After the timeline migration, the two events written before it for
+/// [`premigration_alert`] (firing, classified) read back, and a new change
+/// appends after them.
+pub(crate) async fn migrated_timeline_reads_back<S: HistoryStore>(store: &S) {
+    use alertkit_core::EventKind::{Classified, Firing, Resolved};
+
+    let (alert, _) = premigration_alert();
+    let kinds = |events: Vec<alertkit_core::HistoryEvent>| -> Vec<_> {
+        events.into_iter().map(|e| e.kind).collect()
+    };
+    let fp = alert.fingerprint();
+    assert_eq!(
+        kinds(store.timeline(fp).await.unwrap()),
+        [Firing, Classified]
+    );
+    let now = OffsetDateTime::now_utc();
+    store
+        .record(&[Receipt::new(alert.resolved_at(now), now)])
+        .await
+        .unwrap();
+    assert_eq!(
+        kinds(store.timeline(fp).await.unwrap()),
+        [Firing, Classified, Resolved]
     );
 }
