@@ -22,7 +22,8 @@ use super::codec::nanos;
 #[derive(Debug, Clone, PartialEq, Eq)]
 #[non_exhaustive]
 pub struct RetentionPolicy {
-    /// Timeline events, and resolved alerts unchanged for this long.
+    /// Timeline events, and resolved alerts unchanged for this long (a
+    /// pruned alert's timeline goes with it, even its recent events).
     pub history: Option<Duration>,
     /// Finished outbox rows and the delivery log.
     pub deliveries: Option<Duration>,
