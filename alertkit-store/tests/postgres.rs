@@ -370,10 +370,22 @@ async fn timeline_migration_keys_old_events_by_their_alert() {
         .unwrap();
     }
     pool.close().await;
-    let store = PostgresHistoryStore::open_with(PostgresOptions::new(url()).schema(schema))
+    let store = PostgresHistoryStore::open_with(PostgresOptions::new(url()).schema(schema.clone()))
         .await
         .unwrap();
     common::migrated_timeline_reads_back(&store).await;
+    // What a replica of an earlier version would write is refused.
+    let err = sqlx::query(sqlx::AssertSqlSafe(format!(
+        "INSERT INTO {schema}.alertkit_events (fingerprint, kind, at, status, starts_at) \
+         VALUES (1, 'firing', 1, 0, 1)"
+    )))
+    .execute(&sqlx::PgPool::connect(&url()).await.unwrap())
+    .await
+    .unwrap_err();
+    assert!(
+        err.to_string().contains("alertkit_events_alert_id"),
+        "{err}"
+    );
 }
 
 fn classification(severity: alertkit_core::Severity) -> Arc<alertkit_core::Classification> {

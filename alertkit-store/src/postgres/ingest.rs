@@ -53,6 +53,15 @@ pub(super) async fn begin_locked<'c>(
     pool.begin_with(sqlx::AssertSqlSafe(sql)).await.map_err(db)
 }
 
+/// Opens a transaction holding every bucket's lock: no writer is between
+/// its read and its write of any alert while it lasts.
+pub(super) async fn begin_locked_all(
+    pool: &PgPool,
+) -> Result<Transaction<'_, Postgres>, StoreError> {
+    let every: Vec<i64> = (0..LOCK_BUCKETS).collect();
+    begin_locked(pool, &every).await
+}
+
 fn opt_nanos(field: &str, t: Option<OffsetDateTime>) -> Result<Option<i64>, StoreError> {
     t.map(|t| nanos(field, t)).transpose()
 }

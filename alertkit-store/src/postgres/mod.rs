@@ -162,15 +162,27 @@ impl PostgresHistoryStore {
         policy: &crate::RetentionPolicy,
     ) -> Result<crate::PruneReport, StoreError> {
         crate::sql::retention::run(policy, OffsetDateTime::now_utc(), |i, cutoff, limit| {
-            let sql = crate::sql::retention::PRUNES[i].sql.replace('?', "$");
+            let prune = &crate::sql::retention::PRUNES[i];
+            let sql = prune.sql.replace('?', "$");
             async move {
-                Ok(sqlx::query(sqlx::AssertSqlSafe(sql))
+                let delete = sqlx::query(sqlx::AssertSqlSafe(sql))
                     .bind(cutoff)
-                    .bind(limit)
-                    .execute(&self.pool)
-                    .await
-                    .map_err(db)?
-                    .rows_affected())
+                    .bind(limit);
+                if !prune.deletes_alerts {
+                    return Ok(delete
+                        .execute(&self.pool)
+                        .await
+                        .map_err(db)?
+                        .rows_affected());
+                }
+                // Writers read an alert and write it back under its
+                // bucket's lock: holding every bucket keeps this delete
+                // from landing in between (their events would then point
+                // at a deleted row). Writers wait one short batch.
+                let mut tx = ingest::begin_locked_all(&self.pool).await?;
+                let n = delete.execute(&mut *tx).await.map_err(db)?.rows_affected();
+                tx.commit().await.map_err(db)?;
+                Ok(n)
             }
         })
         .await

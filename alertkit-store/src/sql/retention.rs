@@ -64,7 +64,8 @@ impl RetentionPolicy {
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 #[non_exhaustive]
 pub struct PruneReport {
-    /// Timeline events.
+    /// Timeline rows deleted by age (a change recorded with its verdict is
+    /// one row; the timelines of pruned alerts go with them, uncounted).
     pub events: u64,
     /// Resolved alerts (current-state rows).
     pub alerts: u64,
@@ -81,6 +82,9 @@ pub(crate) struct Prune {
     pub(crate) sql: &'static str,
     which: fn(&mut PruneReport) -> &mut u64,
     keep: fn(&RetentionPolicy) -> Option<Duration>,
+    /// Deletes alert rows (and, by trigger, their timelines): it must not
+    /// land between a writer's read of an alert and its write.
+    pub(crate) deletes_alerts: bool,
 }
 
 /// The statements, in `?N` placeholder form (Postgres swaps `?` for `$`).
@@ -94,30 +98,39 @@ pub(crate) const PRUNES: [Prune; 5] = [
                AND at < ?1 LIMIT ?2)",
         which: |r| &mut r.events,
         keep: |p| p.history,
+        deletes_alerts: false,
     },
     Prune {
+        // The outer condition again: a row a writer re-fired after the
+        // subquery picked it is kept (Postgres re-checks only the outer
+        // `WHERE` of a row it waited for).
         sql: "DELETE FROM alertkit_alerts WHERE id IN (SELECT id FROM alertkit_alerts \
-              WHERE status = 1 AND last_changed < ?1 LIMIT ?2)",
+              WHERE status = 1 AND last_changed < ?1 LIMIT ?2) \
+              AND status = 1 AND last_changed < ?1",
         which: |r| &mut r.alerts,
         keep: |p| p.history,
+        deletes_alerts: true,
     },
     Prune {
         sql: "DELETE FROM alertkit_outbox WHERE id IN (SELECT id FROM alertkit_outbox \
               WHERE state = 2 AND done_at < ?1 LIMIT ?2)",
         which: |r| &mut r.outbox,
         keep: |p| p.deliveries,
+        deletes_alerts: false,
     },
     Prune {
         sql: "DELETE FROM alertkit_delivery_log WHERE id IN \
               (SELECT id FROM alertkit_delivery_log WHERE at < ?1 LIMIT ?2)",
         which: |r| &mut r.delivery_log,
         keep: |p| p.deliveries,
+        deletes_alerts: false,
     },
     Prune {
         sql: "DELETE FROM alertkit_dead_letters WHERE id IN \
               (SELECT id FROM alertkit_dead_letters WHERE died_at < ?1 LIMIT ?2)",
         which: |r| &mut r.dead_letters,
         keep: |p| p.dead_letters,
+        deletes_alerts: false,
     },
 ];
 

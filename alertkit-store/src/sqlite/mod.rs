@@ -250,7 +250,7 @@ async fn insert_events(
     .await
 }
 
-/// Turns [`upsert_alerts`]' inserts into updates of every mutable column.
+/// Turns [`write_alerts`]' inserts into updates of every mutable column.
 const UPSERT: &str = " ON CONFLICT (fingerprint) DO UPDATE SET \
        annotations = excluded.annotations, status = excluded.status, \
        starts_at = excluded.starts_at, ends_at = excluded.ends_at, \
