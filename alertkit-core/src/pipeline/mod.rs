@@ -40,7 +40,8 @@
 //! `alertkit_pipeline_duplicates_total`, `alertkit_pipeline_changes_total{kind}`,
 //! `alertkit_pipeline_record_duration_seconds`, `alertkit_pipeline_journal_append_duration_seconds`,
 //! `alertkit_pipeline_journal_replayed_total`, `alertkit_pipeline_dropped_total`, `alertkit_pipeline_classifications_total{outcome}`,
-//! `alertkit_pipeline_handoff_total{outcome}`, `alertkit_pipeline_queue_depth{stage}`.
+//! `alertkit_pipeline_handoff_total{outcome}`, `alertkit_pipeline_queue_depth{stage}`,
+//! `alertkit_pipeline_unrecorded_alerts` (with a journal: appended, not yet in history).
 
 mod dedup;
 mod record;
@@ -305,15 +306,12 @@ impl PipelineBuilder {
                 recorded: watch::Sender::new(None),
             });
             let (entries_tx, entries_rx) = mpsc::unbounded_channel();
-            let backlog_limit = cfg
-                .journal_backlog
-                .clamp(1, tokio::sync::Semaphore::MAX_PERMITS);
+            let backlog = record::Backlog::new(cfg.journal_backlog);
             let intake = record::Intake {
                 journal: Arc::clone(&journal),
                 seen,
                 max_batch,
-                backlog: Arc::new(tokio::sync::Semaphore::new(backlog_limit)),
-                backlog_limit,
+                backlog: backlog.clone(),
                 backlog_wait: cfg.journal_backlog_wait,
                 progress: Arc::clone(&shared),
                 entries: entries_tx,
@@ -323,6 +321,7 @@ impl PipelineBuilder {
                 journal,
                 max_batch,
                 progress: Arc::clone(&shared),
+                backlog,
                 forward,
                 shutdown: shutdown_rx.clone(),
             };

@@ -103,6 +103,10 @@ fn describe() {
         "alertkit_pipeline_queue_depth",
         "Jobs waiting per pipeline stage."
     );
+    describe_gauge!(
+        "alertkit_pipeline_unrecorded_alerts",
+        "Alerts acknowledged from the journal and not yet in history (at its bound, 65536 by default, webhooks get 503)."
+    );
     describe_counter!(
         "alertkit_pipeline_duplicates_total",
         "Alerts dropped as repeats of a committed state."

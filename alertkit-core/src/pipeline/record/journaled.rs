@@ -36,13 +36,38 @@ pub(in crate::pipeline) struct Entry {
     _backlog: Option<OwnedSemaphorePermit>,
 }
 
+/// Room for alerts appended to the journal but not yet recorded
+/// (backpressure), shared by the intake, which takes it, and the recorder,
+/// which gives it back; reported as `alertkit_pipeline_unrecorded_alerts`.
+#[derive(Clone)]
+pub(in crate::pipeline) struct Backlog {
+    room: Arc<Semaphore>,
+    limit: usize,
+}
+
+impl Backlog {
+    /// Room for `limit` alerts (clamped to what a semaphore holds).
+    pub(in crate::pipeline) fn new(limit: usize) -> Self {
+        let limit = limit.clamp(1, Semaphore::MAX_PERMITS);
+        Self {
+            room: Arc::new(Semaphore::new(limit)),
+            limit,
+        }
+    }
+
+    /// Sets the gauge to the alerts appended and not yet recorded.
+    fn report(&self) {
+        let unrecorded = self.limit.saturating_sub(self.room.available_permits());
+        metrics::gauge!("alertkit_pipeline_unrecorded_alerts").set(unrecorded as f64);
+    }
+}
+
 /// Dedups, appends to the journal, acknowledges, and passes entries on.
 pub(in crate::pipeline) struct Intake {
     pub(in crate::pipeline) journal: Arc<dyn Journal>,
     pub(in crate::pipeline) seen: RecentStates,
     pub(in crate::pipeline) max_batch: usize,
-    pub(in crate::pipeline) backlog: Arc<Semaphore>,
-    pub(in crate::pipeline) backlog_limit: usize,
+    pub(in crate::pipeline) backlog: Backlog,
     pub(in crate::pipeline) backlog_wait: std::time::Duration,
     pub(in crate::pipeline) progress: Arc<Progress>,
     pub(in crate::pipeline) entries: mpsc::UnboundedSender<Entry>,
@@ -67,10 +92,13 @@ impl Intake {
             // Backpressure: at most `backlog_limit` alerts appended but not
             // recorded; past `backlog_wait` the senders hear "overloaded" (503).
             let want =
-                u32::try_from(group.receipts.len().min(self.backlog_limit)).unwrap_or(u32::MAX);
-            let acquire = Arc::clone(&self.backlog).acquire_many_owned(want);
+                u32::try_from(group.receipts.len().min(self.backlog.limit)).unwrap_or(u32::MAX);
+            let acquire = Arc::clone(&self.backlog.room).acquire_many_owned(want);
             let permit = match tokio::time::timeout(self.backlog_wait, acquire).await {
-                Ok(Ok(permit)) => permit,
+                Ok(Ok(permit)) => {
+                    self.backlog.report();
+                    permit
+                }
                 Ok(Err(_)) => return,
                 Err(_) => {
                     tracing::warn!(
@@ -152,6 +180,7 @@ pub(in crate::pipeline) struct Journaled {
     pub(in crate::pipeline) journal: Arc<dyn Journal>,
     pub(in crate::pipeline) max_batch: usize,
     pub(in crate::pipeline) progress: Arc<Progress>,
+    pub(in crate::pipeline) backlog: Backlog,
     pub(in crate::pipeline) forward: Forward,
     pub(in crate::pipeline) shutdown: watch::Receiver<bool>,
 }
@@ -184,7 +213,10 @@ impl Journaled {
             let this = Arc::clone(&this);
             async move {
                 while let Some(prepared) = write_rx.recv().await {
-                    let Some(recorded) = this.write(prepared).await else {
+                    let recorded = this.write(prepared).await;
+                    // The written entries (and their room) are released.
+                    this.backlog.report();
+                    let Some(recorded) = recorded else {
                         return;
                     };
                     if forward_tx.send(recorded).await.is_err() {

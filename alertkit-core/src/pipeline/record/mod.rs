@@ -11,7 +11,7 @@
 
 mod journaled;
 
-pub(super) use journaled::{Intake, Journaled, Progress};
+pub(super) use journaled::{Backlog, Intake, Journaled, Progress};
 
 use std::collections::HashSet;
 use std::sync::Arc;

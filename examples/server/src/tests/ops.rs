@@ -85,6 +85,15 @@ async fn db_connection_gauges_are_set_when_scraped() {
     );
     state.database = Some(opened.clone());
     let app = api::router(state);
+    // One alert through the journal sets the unrecorded-backlog gauge.
+    let (status, _) = call(
+        &app,
+        "POST",
+        "/webhook",
+        webhook_body("firing", "0001-01-01T00:00:00Z"),
+    )
+    .await;
+    assert_eq!(status, StatusCode::OK);
 
     let req = Request::get("/metrics").body(Body::empty()).unwrap();
     let (status, _, body) = send(&app, req).await;
@@ -95,6 +104,7 @@ async fn db_connection_gauges_are_set_when_scraped() {
     for family in [
         "alert_history_infra_db_connections_active",
         "alert_history_infra_db_connections_max",
+        "alertkit_pipeline_unrecorded_alerts",
     ] {
         assert!(
             text.contains(&format!("# TYPE {family} gauge\n")),
