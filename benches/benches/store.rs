@@ -20,6 +20,10 @@
 //! pipeline's path when verdicts are known at once; against
 //! `…/record_then_attach_1000`, the same as `record` followed by
 //! `attach_classifications` (the trait's default: two transactions).
+//! `store/postgres/record_classified_{2,4}_parts_1000`: the same 1,000
+//! alerts split by fingerprint into 2 or 4 partitions that take disjoint
+//! advisory-lock buckets, written concurrently on separate connections
+//! (does concurrency raise a Postgres store's rate?).
 //!
 //! Targets (store issue): SQLite durable ingest ≥ 150k alerts/s; Postgres ≥ 50k alerts/s;
 //! timeline query p99 < 5 ms.
@@ -68,6 +72,7 @@ async fn run_classified(
     n: usize,
     iters: u64,
     one_write: bool,
+    parts: usize,
 ) -> Duration {
     let mut elapsed = Duration::ZERO;
     for _ in 0..iters {
@@ -80,7 +85,23 @@ async fn run_classified(
             })
             .collect();
         let start = Instant::now();
-        if one_write {
+        if parts > 1 {
+            // Disjoint fingerprint partitions (`parts` divides the
+            // Postgres store's 32 lock buckets), written concurrently.
+            type Part = (Vec<Receipt>, Vec<Option<Arc<Classification>>>);
+            let mut split: Vec<Part> = vec![Default::default(); parts];
+            for (r, v) in batch.iter().zip(&verdicts) {
+                let part = &mut split[(r.alert.fingerprint().as_u64() % parts as u64) as usize];
+                part.0.push(r.clone());
+                part.1.push(v.clone());
+            }
+            let writes = split
+                .iter()
+                .map(|(receipts, verdicts)| store.record_classified(receipts, verdicts));
+            for out in futures_util::future::join_all(writes).await {
+                out.expect("record");
+            }
+        } else if one_write {
             store
                 .record_classified(&batch, &verdicts)
                 .await
@@ -164,11 +185,19 @@ fn store(c: &mut Criterion) {
         stores.push(("postgres", Arc::new(postgres.clone())));
     }
     for (name, store) in stores {
-        for (path, one_write) in [("record_then_attach", false), ("record_classified", true)] {
+        for (path, one_write, parts) in [
+            ("record_then_attach", false, 1),
+            ("record_classified", true, 1),
+            ("record_classified_2_parts", true, 2),
+            ("record_classified_4_parts", true, 4),
+        ] {
+            if parts > 1 && name != "postgres" {
+                continue;
+            }
             group.bench_function(format!("{name}/{path}_1000"), |b| {
                 b.to_async(&rt).iter_custom(|iters| {
                     let store = Arc::clone(&store);
-                    async move { run_classified(&*store, 1000, iters, one_write).await }
+                    async move { run_classified(&*store, 1000, iters, one_write, parts).await }
                 });
             });
         }
