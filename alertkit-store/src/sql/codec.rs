@@ -71,7 +71,13 @@ pub(crate) fn url_text(url: &str) -> std::borrow::Cow<'_, str> {
 }
 
 pub(crate) fn json<T: serde::Serialize>(value: &T) -> Result<String, StoreError> {
-    serde_json::to_string(value).map_err(|e| StoreError::Invalid(format!("cannot encode: {e}")))
+    // Sized for a typical label set or verdict up front: growing from
+    // empty reallocates (and copies) the text six or seven times.
+    let mut out = Vec::with_capacity(512);
+    serde_json::to_writer(&mut out, value)
+        .map_err(|e| StoreError::Invalid(format!("cannot encode: {e}")))?;
+    // serde_json writes valid UTF-8 only.
+    String::from_utf8(out).map_err(|e| StoreError::Invalid(format!("cannot encode: {e}")))
 }
 
 /// Each verdict's JSON, encoded once per batch: a new alert's row and its
