@@ -109,6 +109,8 @@ async fn acknowledges_on_the_append_and_sync_makes_history_readable() {
         1,
         "the entry waits in the journal"
     );
+    let backlog = ingest.journal_backlog().unwrap();
+    assert_eq!(backlog.unrecorded, 40, "{backlog:?}");
     // A second replica's copy is a duplicate of the journaled states.
     let dup = ingest.submit(batch(alerts.clone())).await.unwrap();
     assert_eq!(dup.duplicates, 40);
@@ -124,6 +126,15 @@ async fn acknowledges_on_the_append_and_sync_makes_history_readable() {
         journal.unconsumed().await.unwrap().is_empty(),
         "recorded entries are consumed"
     );
+    // The room comes back once the written entries are released.
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(5);
+    while ingest.journal_backlog().unwrap().unrecorded > 0 {
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "backlog not released"
+        );
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
 
     // submit_recorded answers with what changed.
     let resolved: Vec<Alert> = alerts

@@ -156,6 +156,18 @@ struct Job {
     reply: oneshot::Sender<Result<IngestReceipt, PipelineError>>,
 }
 
+/// Alerts acknowledged from the journal and not yet recorded in history
+/// ([`Ingest::journal_backlog`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct JournalBacklog {
+    /// Alerts appended and not yet recorded.
+    pub unrecorded: usize,
+    /// The most that may be (then submissions wait, and are refused as
+    /// overloaded past [`PipelineConfig::journal_backlog_wait`]).
+    pub limit: usize,
+}
+
 /// A cloneable handle to submit batches to a running [`Pipeline`].
 #[derive(Clone)]
 pub struct Ingest {
@@ -203,6 +215,13 @@ impl Ingest {
         let _ = recorded
             .wait_for(|seq| seq.is_some_and(|seq| seq >= target))
             .await;
+    }
+
+    /// With a journal: the alerts acknowledged and not yet recorded in
+    /// history, against the bound past which submissions are refused as
+    /// overloaded ([`PipelineConfig::journal_backlog`]).
+    pub fn journal_backlog(&self) -> Option<JournalBacklog> {
+        self.progress.as_ref().map(|p| p.backlog.now())
     }
 
     async fn send(&self, batch: SourceBatch, wait: Wait) -> Result<IngestReceipt, PipelineError> {
@@ -304,14 +323,13 @@ impl PipelineBuilder {
             let shared = Arc::new(record::Progress {
                 appended: 0.into(),
                 recorded: watch::Sender::new(None),
+                backlog: record::Backlog::new(cfg.journal_backlog),
             });
             let (entries_tx, entries_rx) = mpsc::unbounded_channel();
-            let backlog = record::Backlog::new(cfg.journal_backlog);
             let intake = record::Intake {
                 journal: Arc::clone(&journal),
                 seen,
                 max_batch,
-                backlog: backlog.clone(),
                 backlog_wait: cfg.journal_backlog_wait,
                 progress: Arc::clone(&shared),
                 entries: entries_tx,
@@ -321,7 +339,6 @@ impl PipelineBuilder {
                 journal,
                 max_batch,
                 progress: Arc::clone(&shared),
-                backlog,
                 forward,
                 shutdown: shutdown_rx.clone(),
             };
@@ -386,6 +403,8 @@ impl PipelineBuilder {
 /// assert_eq!(receipt.changed, Some(1));
 /// let again = pipeline.ingest().submit(batch).await.unwrap();
 /// assert_eq!(again.duplicates, 1);
+/// // No journal: every acknowledgement waited for the history commit.
+/// assert!(pipeline.ingest().journal_backlog().is_none());
 ///
 /// pipeline.shutdown().await;
 /// assert_eq!(sink.notifications().len(), 1);

@@ -60,11 +60,13 @@ fn build(
         Arc::clone(&store),
         config.database.kind.as_str(),
     )];
-    if let Some(journal) = journal {
-        probes.push(Probe::journal(Arc::clone(&journal)));
-        builder = builder.journal(journal);
+    if let Some(journal) = &journal {
+        builder = builder.journal(Arc::clone(journal));
     }
     let pipeline = builder.spawn();
+    if let Some(journal) = journal {
+        probes.push(Probe::journal(journal, pipeline.ingest()));
+    }
     if let Some(redis) = classify.as_ref().and_then(|c| c.redis.clone()) {
         probes.push(Probe::cache("redis", Arc::new(redis)));
     }

@@ -22,6 +22,8 @@ pub(in crate::pipeline) struct Progress {
     /// The last sequence number recorded into history, once the entries a
     /// crash left are replayed (`None` before).
     pub(in crate::pipeline) recorded: watch::Sender<Option<u64>>,
+    /// Room for alerts appended and not yet recorded.
+    pub(in crate::pipeline) backlog: Backlog,
 }
 
 /// A journal entry on its way to the record stage.
@@ -39,7 +41,7 @@ pub(in crate::pipeline) struct Entry {
 /// Room for alerts appended to the journal but not yet recorded
 /// (backpressure), shared by the intake, which takes it, and the recorder,
 /// which gives it back; reported as `alertkit_pipeline_unrecorded_alerts`.
-#[derive(Clone)]
+#[derive(Debug)]
 pub(in crate::pipeline) struct Backlog {
     room: Arc<Semaphore>,
     limit: usize,
@@ -55,10 +57,17 @@ impl Backlog {
         }
     }
 
+    /// Alerts appended and not yet recorded, and the bound.
+    pub(in crate::pipeline) fn now(&self) -> crate::pipeline::JournalBacklog {
+        crate::pipeline::JournalBacklog {
+            unrecorded: self.limit.saturating_sub(self.room.available_permits()),
+            limit: self.limit,
+        }
+    }
+
     /// Sets the gauge to the alerts appended and not yet recorded.
     fn report(&self) {
-        let unrecorded = self.limit.saturating_sub(self.room.available_permits());
-        metrics::gauge!("alertkit_pipeline_unrecorded_alerts").set(unrecorded as f64);
+        metrics::gauge!("alertkit_pipeline_unrecorded_alerts").set(self.now().unrecorded as f64);
     }
 }
 
@@ -67,7 +76,6 @@ pub(in crate::pipeline) struct Intake {
     pub(in crate::pipeline) journal: Arc<dyn Journal>,
     pub(in crate::pipeline) seen: RecentStates,
     pub(in crate::pipeline) max_batch: usize,
-    pub(in crate::pipeline) backlog: Backlog,
     pub(in crate::pipeline) backlog_wait: std::time::Duration,
     pub(in crate::pipeline) progress: Arc<Progress>,
     pub(in crate::pipeline) entries: mpsc::UnboundedSender<Entry>,
@@ -91,12 +99,12 @@ impl Intake {
         {
             // Backpressure: at most `backlog_limit` alerts appended but not
             // recorded; past `backlog_wait` the senders hear "overloaded" (503).
-            let want =
-                u32::try_from(group.receipts.len().min(self.backlog.limit)).unwrap_or(u32::MAX);
-            let acquire = Arc::clone(&self.backlog.room).acquire_many_owned(want);
+            let backlog = &self.progress.backlog;
+            let want = u32::try_from(group.receipts.len().min(backlog.limit)).unwrap_or(u32::MAX);
+            let acquire = Arc::clone(&backlog.room).acquire_many_owned(want);
             let permit = match tokio::time::timeout(self.backlog_wait, acquire).await {
                 Ok(Ok(permit)) => {
-                    self.backlog.report();
+                    backlog.report();
                     permit
                 }
                 Ok(Err(_)) => return,
@@ -180,7 +188,6 @@ pub(in crate::pipeline) struct Journaled {
     pub(in crate::pipeline) journal: Arc<dyn Journal>,
     pub(in crate::pipeline) max_batch: usize,
     pub(in crate::pipeline) progress: Arc<Progress>,
-    pub(in crate::pipeline) backlog: Backlog,
     pub(in crate::pipeline) forward: Forward,
     pub(in crate::pipeline) shutdown: watch::Receiver<bool>,
 }
@@ -215,7 +222,7 @@ impl Journaled {
                 while let Some(prepared) = write_rx.recv().await {
                     let recorded = this.write(prepared).await;
                     // The written entries (and their room) are released.
-                    this.backlog.report();
+                    this.progress.backlog.report();
                     let Some(recorded) = recorded else {
                         return;
                     };

@@ -76,15 +76,26 @@ impl Probe {
     }
 
     /// The intake journal can take appends (its last write and flush
-    /// succeeded, its files are there).
-    pub(crate) fn journal(journal: Arc<dyn alertkit_core::Journal>) -> Self {
+    /// succeeded, its files are there); the detail says how far history
+    /// is behind it.
+    pub(crate) fn journal(
+        journal: Arc<dyn alertkit_core::Journal>,
+        ingest: alertkit_core::pipeline::Ingest,
+    ) -> Self {
         Self::new("journal", move || {
             let journal = Arc::clone(&journal);
+            let backlog = ingest.journal_backlog();
             async move {
                 match journal.check().await {
                     Ok(()) => CheckResult {
                         status: "ok",
-                        detail: "appends and flushes succeed".to_owned(),
+                        detail: match backlog {
+                            Some(b) => format!(
+                                "appends and flushes succeed; {} of at most {} acknowledged alerts not yet in history",
+                                b.unrecorded, b.limit
+                            ),
+                            None => "appends and flushes succeed".to_owned(),
+                        },
                     },
                     Err(e) => CheckResult {
                         status: "failed",

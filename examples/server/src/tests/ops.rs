@@ -164,6 +164,11 @@ async fn readiness_reports_each_dependency() {
         assert_eq!(body["checks"]["redis"]["status"], "ok", "{body}");
     }
     assert_eq!(body["checks"]["journal"]["status"], "ok", "{body}");
+    assert_eq!(
+        body["checks"]["journal"]["detail"],
+        "appends and flushes succeed; 0 of at most 65536 acknowledged alerts not yet in history",
+        "{body}"
+    );
 
     // The journal's files go away: not ready, and why.
     let journal_dir = alertkit_store::FileJournal::path_beside(&url).unwrap();
