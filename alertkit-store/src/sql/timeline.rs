@@ -154,11 +154,59 @@ mod tests {
         let events = change_and_verdict();
         let rows = rows(&events);
         assert_eq!(rows.len(), 1);
-        let mut stored = rows[0].event.clone();
-        stored.classification = rows[0].verdict.cloned();
+        assert_eq!(read_back(&rows), events);
+    }
+
+    /// Stores `rows` as the columns would hold them and reads them back.
+    fn read_back(rows: &[EventRow<'_>]) -> Vec<HistoryEvent> {
         let mut read = Vec::new();
-        unfold(stored, &mut read);
-        assert_eq!(read, events);
+        for row in rows {
+            let mut stored = row.event.clone();
+            stored.classification = row.verdict.cloned();
+            unfold(stored, &mut read);
+        }
+        read
+    }
+
+    proptest::proptest! {
+        /// Whatever the batch state machine produces for a realistic
+        /// delivery stream (re-sends, flapping, HA duplicates), with or
+        /// without a verdict per receipt, reads back event for event, and
+        /// every notifiable change recorded with a verdict shares its row.
+        #[test]
+        fn rows_read_back_as_the_events_they_were_made_from(
+            alerts in alertkit_core::testing::strategies::alert_stream(false, 2),
+            verdict_mask in proptest::collection::vec(proptest::bool::ANY, 1..64),
+        ) {
+            let t0 = datetime!(2026-12-05 00:00 UTC);
+            let receipts: Vec<Receipt> = alerts
+                .into_iter()
+                .enumerate()
+                .map(|(i, a)| Receipt::new(a, t0 + time::Duration::milliseconds(i as i64)))
+                .collect();
+            let keys: Vec<i64> = receipts
+                .iter()
+                .map(|r| crate::sql::codec::fp_key(r.alert.fingerprint()))
+                .collect();
+            let verdict = Arc::new(Classification::new(
+                alertkit_core::Severity::Warning,
+                alertkit_core::Category::Availability,
+                0.5,
+                alertkit_core::ClassificationSource::Rules,
+            ));
+            let verdicts: Vec<Option<Arc<Classification>>> = (0..receipts.len())
+                .map(|i| verdict_mask[i % verdict_mask.len()].then(|| Arc::clone(&verdict)))
+                .collect();
+            let batch = crate::sql::apply_batch(&receipts, &keys, Vec::new(), &verdicts);
+            let rows = rows(&batch.events);
+            proptest::prop_assert_eq!(read_back(&rows), batch.events.clone());
+            let classified = batch
+                .events
+                .iter()
+                .filter(|e| e.kind == EventKind::Classified)
+                .count();
+            proptest::prop_assert_eq!(rows.len(), batch.events.len() - classified);
+        }
     }
 
     #[test]
