@@ -206,20 +206,13 @@ fn postgres_history_stats_conform() {
     conformance::history_stats(|| async { fresh().await.unwrap() });
 }
 
-/// Rows written before the stats migration get their severity (the
-/// classification's, else the label's, with `Severity::from_label`'s
-/// spellings) and namespace filled in when it runs.
-#[tokio::test]
-async fn stats_migration_fills_rows_written_before_it() {
-    use alertkit_core::traits::{HistoryStats, StatsQuery};
-    use alertkit_core::{Category, Classification, ClassificationSource, Severity};
+/// A fresh schema (named with `tag`) migrated up to `version` (inclusive),
+/// and a pool whose connections use it.
+async fn migrated_to(version: i64, tag: &str) -> (String, sqlx::PgPool) {
     use std::str::FromStr;
 
-    if fresh().await.is_none() {
-        return;
-    }
     let schema = format!(
-        "alertkit_test_{}_{}_premigration",
+        "alertkit_test_{}_{}_{tag}",
         std::process::id(),
         OffsetDateTime::now_utc().unix_timestamp()
     );
@@ -235,9 +228,24 @@ async fn stats_migration_fills_rows_written_before_it() {
     sqlx::migrate::Migrator::new(dir)
         .await
         .unwrap()
-        .run_to(20261122000003, &pool)
+        .run_to(version, &pool)
         .await
         .unwrap();
+    (schema, pool)
+}
+
+/// Rows written before the stats migration get their severity (the
+/// classification's, else the label's, with `Severity::from_label`'s
+/// spellings) and namespace filled in when it runs.
+#[tokio::test]
+async fn stats_migration_fills_rows_written_before_it() {
+    use alertkit_core::traits::{HistoryStats, StatsQuery};
+    use alertkit_core::{Category, Classification, ClassificationSource, Severity};
+
+    if fresh().await.is_none() {
+        return;
+    }
+    let (schema, pool) = migrated_to(20261122000003, "premigration").await;
     let verdict = serde_json::to_string(&Classification::new(
         Severity::Info,
         Category::Availability,
@@ -319,55 +327,27 @@ async fn sql_timelines_match_the_memory_store() {
 /// are keyed by their alert's row id when it runs.
 #[tokio::test]
 async fn timeline_migration_keys_old_events_by_their_alert() {
-    use std::str::FromStr;
-
     if fresh().await.is_none() {
         return;
     }
-    let schema = format!(
-        "alertkit_test_{}_{}_pretimeline",
-        std::process::id(),
-        OffsetDateTime::now_utc().unix_timestamp()
-    );
-    let connect = sqlx::postgres::PgConnectOptions::from_str(&url())
-        .unwrap()
-        .options([("search_path", schema.as_str())]);
-    let pool = sqlx::PgPool::connect_with(connect).await.unwrap();
-    sqlx::query(sqlx::AssertSqlSafe(format!("CREATE SCHEMA {schema}")))
-        .execute(&pool)
-        .await
-        .unwrap();
-    let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("migrations/postgres");
-    sqlx::migrate::Migrator::new(dir)
-        .await
-        .unwrap()
-        .run_to(20261122000005, &pool)
-        .await
-        .unwrap();
+    let (schema, pool) = migrated_to(20261122000005, "pretimeline").await;
     let (alert, key) = common::premigration_alert();
     let starts = alert.starts_at.unix_timestamp_nanos() as i64;
-    sqlx::query(
-        "INSERT INTO alertkit_alerts (fingerprint, labels, annotations, status, starts_at, \
-         first_seen, last_seen, last_changed, fire_count, transitions, generator_url) \
-         VALUES ($1, '{\"alertname\":\"WrittenBeforeTheMigration\"}', '{}', 0, $2, $2, $2, $2, \
-         1, 1, '')",
-    )
-    .bind(key)
-    .bind(starts)
-    .execute(&pool)
-    .await
-    .unwrap();
-    for kind in ["firing", "classified"] {
-        sqlx::query(
-            "INSERT INTO alertkit_events (fingerprint, kind, at, status, starts_at) \
-             VALUES ($1, $2, $3, 0, $3)",
-        )
+    let pg = |sql: &str| sqlx::AssertSqlSafe(sql.replace('?', "$"));
+    sqlx::query(pg(common::PREMIGRATION_ALERT_SQL))
         .bind(key)
-        .bind(kind)
         .bind(starts)
         .execute(&pool)
         .await
         .unwrap();
+    for kind in ["firing", "classified"] {
+        sqlx::query(pg(common::PREMIGRATION_EVENT_SQL))
+            .bind(key)
+            .bind(kind)
+            .bind(starts)
+            .execute(&pool)
+            .await
+            .unwrap();
     }
     pool.close().await;
     let store = PostgresHistoryStore::open_with(PostgresOptions::new(url()).schema(schema.clone()))

@@ -132,6 +132,21 @@ fn sqlite_history_stats_conform() {
     });
 }
 
+/// A fresh database migrated up to `version` (inclusive), and a pool on it.
+async fn migrated_to(version: i64) -> (PathBuf, sqlx::SqlitePool) {
+    let path = temp_db();
+    let url = format!("sqlite://{}?mode=rwc", path.display());
+    let pool = sqlx::SqlitePool::connect(&url).await.unwrap();
+    let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("migrations/sqlite");
+    sqlx::migrate::Migrator::new(dir)
+        .await
+        .unwrap()
+        .run_to(version, &pool)
+        .await
+        .unwrap();
+    (path, pool)
+}
+
 /// Rows written before the stats migration get their severity (the
 /// classification's, else the label's, with `Severity::from_label`'s
 /// spellings) and namespace filled in when it runs.
@@ -140,16 +155,7 @@ async fn stats_migration_fills_rows_written_before_it() {
     use alertkit_core::traits::{HistoryStats, StatsQuery};
     use alertkit_core::{Category, Classification, ClassificationSource, Severity};
 
-    let path = temp_db();
-    let url = format!("sqlite://{}?mode=rwc", path.display());
-    let pool = sqlx::SqlitePool::connect(&url).await.unwrap();
-    let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("migrations/sqlite");
-    sqlx::migrate::Migrator::new(dir)
-        .await
-        .unwrap()
-        .run_to(20261122000003, &pool)
-        .await
-        .unwrap();
+    let (path, pool) = migrated_to(20261122000003).await;
     let verdict = serde_json::to_string(&Classification::new(
         Severity::Info,
         Category::Availability,
@@ -233,40 +239,23 @@ async fn sql_timelines_match_the_memory_store() {
 /// are keyed by their alert's row id when it runs.
 #[tokio::test]
 async fn timeline_migration_keys_old_events_by_their_alert() {
-    let path = temp_db();
-    let url = format!("sqlite://{}?mode=rwc", path.display());
-    let pool = sqlx::SqlitePool::connect(&url).await.unwrap();
-    let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("migrations/sqlite");
-    sqlx::migrate::Migrator::new(dir)
-        .await
-        .unwrap()
-        .run_to(20261122000005, &pool)
-        .await
-        .unwrap();
+    let (path, pool) = migrated_to(20261122000005).await;
     let (alert, key) = common::premigration_alert();
     let starts = alert.starts_at.unix_timestamp_nanos() as i64;
-    sqlx::query(
-        "INSERT INTO alertkit_alerts (fingerprint, labels, annotations, status, starts_at, \
-         first_seen, last_seen, last_changed, fire_count, transitions, generator_url) \
-         VALUES (?1, '{\"alertname\":\"WrittenBeforeTheMigration\"}', '{}', 0, ?2, ?2, ?2, ?2, \
-         1, 1, '')",
-    )
-    .bind(key)
-    .bind(starts)
-    .execute(&pool)
-    .await
-    .unwrap();
-    for kind in ["firing", "classified"] {
-        sqlx::query(
-            "INSERT INTO alertkit_events (fingerprint, kind, at, status, starts_at) \
-             VALUES (?1, ?2, ?3, 0, ?3)",
-        )
+    sqlx::query(common::PREMIGRATION_ALERT_SQL)
         .bind(key)
-        .bind(kind)
         .bind(starts)
         .execute(&pool)
         .await
         .unwrap();
+    for kind in ["firing", "classified"] {
+        sqlx::query(common::PREMIGRATION_EVENT_SQL)
+            .bind(key)
+            .bind(kind)
+            .bind(starts)
+            .execute(&pool)
+            .await
+            .unwrap();
     }
     pool.close().await;
     let store = SqliteHistoryStore::open(path.to_str().unwrap())

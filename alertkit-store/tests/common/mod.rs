@@ -188,6 +188,20 @@ pub(crate) fn premigration_alert() -> (Alert, i64) {
     (alert, key)
 }
 
+/// Writes [`premigration_alert`]'s row before the timeline migration
+/// (`?N` placeholders; Postgres swaps `?` for `$`): binds its key, then its
+/// `startsAt` nanoseconds.
+pub(crate) const PREMIGRATION_ALERT_SQL: &str = "INSERT INTO alertkit_alerts (fingerprint, \
+     labels, annotations, status, starts_at, first_seen, last_seen, last_changed, fire_count, \
+     transitions, generator_url) \
+     VALUES (?1, '{\"alertname\":\"WrittenBeforeTheMigration\"}', '{}', 0, ?2, ?2, ?2, ?2, \
+     1, 1, '')";
+
+/// Writes one of its events keyed by fingerprint: binds the key, the kind
+/// (`firing`, then `classified`), then the time.
+pub(crate) const PREMIGRATION_EVENT_SQL: &str = "INSERT INTO alertkit_events \
+     (fingerprint, kind, at, status, starts_at) VALUES (?1, ?2, ?3, 0, ?3)";
+
 /// After the timeline migration, the two events written before it for
 /// [`premigration_alert`] (firing, classified) read back, and a new change
 /// appends after them.
