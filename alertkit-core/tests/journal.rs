@@ -42,12 +42,16 @@ struct Switchable {
     down: AtomicBool,
     broken: AtomicBool,
     held: tokio::sync::Mutex<()>,
+    /// The thread each `record` ran on.
+    threads: std::sync::Mutex<Vec<Option<String>>>,
 }
 
 #[async_trait::async_trait]
 impl HistoryStore for Switchable {
     async fn record(&self, receipts: &[Receipt]) -> Result<RecordOutcome, StoreError> {
         let _held = self.held.lock().await;
+        let thread = std::thread::current().name().map(str::to_owned);
+        self.threads.lock().unwrap().push(thread);
         if self.down.load(Ordering::SeqCst) {
             return Err(StoreError::Unavailable("connection refused".into()));
         }
@@ -86,6 +90,41 @@ async fn stored(store: &dyn HistoryStore) -> usize {
     let mut q = HistoryQuery::default();
     q.limit = 10_000;
     store.list(&q).await.unwrap().records.len()
+}
+
+/// On a multi-thread runtime the history writer has a thread of its own (it
+/// is not queued behind the runtime's other tasks); shutdown still drains it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_history_writer_runs_on_its_own_thread() {
+    let store = Arc::new(Switchable::default());
+    let (sink, handoff) = sink();
+    let pipeline = Pipeline::builder(store.clone(), handoff)
+        .classifier(Arc::new(LabelClassifier))
+        .journal(Arc::new(MemoryJournal::default()))
+        .spawn();
+    let ingest = pipeline.ingest();
+    for round in 0..3 {
+        let alerts = (0..20)
+            .map(|i| alert("OwnThread", round * 100 + i))
+            .collect();
+        ingest.submit(batch(alerts)).await.unwrap();
+    }
+    ingest.sync().await;
+    pipeline.shutdown().await;
+    assert_eq!(stored(&store.inner).await, 60);
+    assert_eq!(
+        sink.notifications().len(),
+        60,
+        "published after the writer's thread recorded"
+    );
+    let threads = store.threads.lock().unwrap().clone();
+    assert!(!threads.is_empty());
+    assert!(
+        threads
+            .iter()
+            .all(|t| t.as_deref() == Some("alertkit-history")),
+        "{threads:?}"
+    );
 }
 
 #[tokio::test]

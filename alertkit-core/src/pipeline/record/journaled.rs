@@ -182,7 +182,8 @@ impl Intake {
 /// of one batch overlaps the history write of another: *prepare*
 /// (coalesce, verdicts known at once), *write* (record, consume, answer
 /// the waiting senders) and *forward* (classification or hand-off, which
-/// may wait for room downstream).
+/// may wait for room downstream). The writer runs on a thread of its own
+/// where the runtime has worker threads ([`spawn_writer`]).
 pub(in crate::pipeline) struct Journaled {
     pub(in crate::pipeline) store: Arc<dyn HistoryStore>,
     pub(in crate::pipeline) journal: Arc<dyn Journal>,
@@ -190,6 +191,57 @@ pub(in crate::pipeline) struct Journaled {
     pub(in crate::pipeline) progress: Arc<Progress>,
     pub(in crate::pipeline) forward: Forward,
     pub(in crate::pipeline) shutdown: watch::Receiver<bool>,
+}
+
+/// Starts the history writer: on a multi-thread runtime on its own OS
+/// thread (`alertkit-history`), polled there by [`Handle::block_on`] so its
+/// timers and sockets still belong to the runtime; elsewhere as a task.
+///
+/// Under load the runtime's workers hold hundreds of HTTP tasks: as one task
+/// among them the writer waited its turn after every statement while
+/// SQLite's thread sat idle for a third of the time. With a thread of its
+/// own it competes for a core as one thread among a handful (the server's
+/// maximum rose from ~50k to ~55k alerts/s; BENCHMARKS.md, seventh session).
+/// Resolves when the writer ends; `Err` if it panicked.
+///
+/// [`Handle::block_on`]: tokio::runtime::Handle::block_on
+fn spawn_writer(
+    writer: impl Future<Output = ()> + Send + 'static,
+) -> impl Future<Output = Result<(), ()>> {
+    let handle = tokio::runtime::Handle::current();
+    if handle.runtime_flavor() != tokio::runtime::RuntimeFlavor::MultiThread {
+        let task = tokio::spawn(writer);
+        return futures_util::future::Either::Left(async move { task.await.map_err(|_| ()) });
+    }
+    let (done, finished) = tokio::sync::oneshot::channel::<()>();
+    // Handed back if the thread cannot start, to run as a task instead.
+    let slot = Arc::new(std::sync::Mutex::new(Some(Box::pin(writer))));
+    let theirs = Arc::clone(&slot);
+    let started = std::thread::Builder::new()
+        .name("alertkit-history".into())
+        .spawn(move || {
+            let writer = theirs.lock().ok().and_then(|mut w| w.take());
+            if let Some(writer) = writer {
+                handle.block_on(writer);
+            }
+            let _ = done.send(());
+        });
+    let fallback = match started {
+        Ok(_) => None,
+        Err(e) => {
+            tracing::warn!(error = %e, "cannot start the history writer's thread; running it as a task");
+            slot.lock()
+                .ok()
+                .and_then(|mut w| w.take())
+                .map(tokio::spawn)
+        }
+    };
+    futures_util::future::Either::Right(async move {
+        match fallback {
+            Some(task) => task.await.map_err(|_| ()),
+            None => finished.await.map_err(|_| ()),
+        }
+    })
 }
 
 /// Coalesced entries with the verdicts known before the write.
@@ -216,7 +268,7 @@ impl Journaled {
         let this = Arc::new(self);
         let (write_tx, mut write_rx) = mpsc::channel::<Prepared>(1);
         let (forward_tx, mut forward_rx) = mpsc::channel::<Recorded>(1);
-        let writer = tokio::spawn({
+        let writer = spawn_writer({
             let this = Arc::clone(&this);
             async move {
                 while let Some(prepared) = write_rx.recv().await {
@@ -261,10 +313,11 @@ impl Journaled {
             }
         }
         drop(write_tx);
-        for task in [writer, forwarder] {
-            if let Err(e) = task.await {
-                tracing::error!(error = %e, "journaled record task failed");
-            }
+        if writer.await.is_err() {
+            tracing::error!("journaled history writer panicked");
+        }
+        if let Err(e) = forwarder.await {
+            tracing::error!(error = %e, "journaled record task failed");
         }
     }
 
