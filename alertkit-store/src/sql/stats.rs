@@ -31,18 +31,19 @@ pub(crate) const ALERT_COUNTS: &str = "SELECT count(*), \
 /// Alerts per namespace, without sorting the interval's rows (SQLite has no
 /// hash aggregation): the distinct namespaces are walked by index seeks (a
 /// recursive "loose index scan"), then each one's alerts in the interval
-/// are counted over its index range. One row per namespace with alerts in
-/// the interval; ranked in Rust.
+/// are counted over its index range. One row per namespace stored; those
+/// without alerts in the interval (count 0) are dropped and the rest ranked
+/// in Rust. (Filtering `n > 0` in SQL made Postgres count every namespace
+/// twice, once for the filter and once for the output: 345 → 265 ms over
+/// 1M alerts.)
 pub(crate) const NAMESPACES: &str = "WITH RECURSIVE ns(name) AS ( \
        SELECT min(namespace) FROM alertkit_alerts \
        UNION ALL \
        SELECT (SELECT min(namespace) FROM alertkit_alerts WHERE namespace > ns.name) \
        FROM ns WHERE ns.name IS NOT NULL) \
-     SELECT name, n FROM ( \
-       SELECT name, (SELECT count(*) FROM alertkit_alerts WHERE namespace = ns.name \
-                     AND last_changed >= ?1 AND last_changed < ?2) AS n \
-       FROM ns WHERE name IS NOT NULL) c \
-     WHERE n > 0";
+     SELECT name, (SELECT count(*) FROM alertkit_alerts WHERE namespace = ns.name \
+                   AND last_changed >= ?1 AND last_changed < ?2) AS n \
+     FROM ns WHERE name IS NOT NULL";
 
 /// Event counts: `firings, resolutions, mean time to resolve (nanoseconds)`.
 pub(crate) const EVENT_COUNTS: &str = "SELECT \
@@ -135,11 +136,12 @@ pub(crate) fn report(
         (Severity::Noise, count(noise)),
         (Severity::Unknown, count(total - known)),
     ];
-    r.namespaces = namespaces.len() as u64;
     let mut by_namespace: Vec<(String, u64)> = namespaces
         .into_iter()
+        .filter(|row| row.1 > 0)
         .map(|row| (row.0, count(row.1)))
         .collect();
+    r.namespaces = by_namespace.len() as u64;
     by_namespace.sort_unstable_by(|a, b| b.1.cmp(&a.1).then_with(|| a.0.cmp(&b.0)));
     by_namespace.truncate(limit);
     r.by_namespace = by_namespace;

@@ -356,6 +356,8 @@ async fn agrees_with_list<H: HistoryStore>(
             namespaces.get(ns.as_str()).copied().unwrap_or(0),
         )?;
     }
+    // Only namespaces with alerts in the interval count.
+    check_eq("namespaces vs list", r.namespaces, namespaces.len() as u64)?;
     Ok(())
 }
 
