@@ -323,6 +323,7 @@ impl PipelineBuilder {
             let shared = Arc::new(record::Progress {
                 appended: 0.into(),
                 recorded: watch::Sender::new(None),
+                read: watch::Sender::new(false),
                 backlog: record::Backlog::new(cfg.journal_backlog),
             });
             let (entries_tx, entries_rx) = mpsc::unbounded_channel();
@@ -352,7 +353,11 @@ impl PipelineBuilder {
                 max_batch,
                 forward,
             };
-            tasks.push(tokio::spawn(recorder.run(rx, shutdown_rx.clone())));
+            // Records, acknowledges and forwards: the history writer.
+            tasks.push(stages::spawn_on_own_thread(
+                "alertkit-history",
+                recorder.run(rx, shutdown_rx.clone()),
+            ));
         }
         if let Some(classifier) = self.classifier {
             tasks.push(tokio::spawn(stages::classify(

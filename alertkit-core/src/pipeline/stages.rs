@@ -32,6 +32,57 @@ impl Backoff {
     }
 }
 
+/// Runs a history-writing stage: on a multi-thread runtime on an OS thread
+/// of its own (`name`), polled there by [`Handle::block_on`] so its timers
+/// and sockets still belong to the runtime; elsewhere (a current-thread
+/// runtime, whose timers only its own `block_on` drives) as a task, as it
+/// does if the thread cannot start. The handle ends when the stage does; a
+/// panic on the thread is logged.
+///
+/// Under load the runtime's workers hold hundreds of HTTP tasks: as one task
+/// among them the writer waited its turn after every statement, while
+/// SQLite's thread sat idle for a third of the time. With a thread of its
+/// own it competes for a core as one thread among a handful (the server's
+/// maximum +6 %; BENCHMARKS.md, seventh session).
+///
+/// [`Handle::block_on`]: tokio::runtime::Handle::block_on
+pub(super) fn spawn_on_own_thread(
+    name: &'static str,
+    stage: impl Future<Output = ()> + Send + 'static,
+) -> tokio::task::JoinHandle<()> {
+    let handle = tokio::runtime::Handle::current();
+    if handle.runtime_flavor() != tokio::runtime::RuntimeFlavor::MultiThread {
+        return tokio::spawn(stage);
+    }
+    let (done, finished) = tokio::sync::oneshot::channel::<()>();
+    // Handed back if the thread cannot start, to run as a task instead.
+    let slot = Arc::new(std::sync::Mutex::new(Some(Box::pin(stage))));
+    let theirs = Arc::clone(&slot);
+    let started = std::thread::Builder::new()
+        .name(name.into())
+        .spawn(move || {
+            let stage = theirs.lock().ok().and_then(|mut s| s.take());
+            if let Some(stage) = stage {
+                handle.block_on(stage);
+            }
+            let _ = done.send(());
+        });
+    if let Err(e) = started {
+        tracing::warn!(error = %e, thread = name, "cannot start a pipeline thread; running its stage as a task");
+        if let Some(stage) = slot.lock().ok().and_then(|mut s| s.take()) {
+            return tokio::spawn(stage);
+        }
+    }
+    tokio::spawn(async move {
+        if finished.await.is_err() {
+            tracing::error!(
+                thread = name,
+                "pipeline stage ended abnormally: its thread panicked"
+            );
+        }
+    })
+}
+
 // --- classify ----------------------------------------------------------------
 
 /// Classifies with bounded concurrency and a bounded wait; always forwards.

@@ -7,7 +7,7 @@ use std::time::Instant;
 use tokio::sync::{OwnedSemaphorePermit, Semaphore, mpsc, watch};
 
 use super::super::dedup::RecentStates;
-use super::super::stages::Backoff;
+use super::super::stages::{Backoff, spawn_on_own_thread};
 use super::super::{IngestReceipt, Job, Wait};
 use super::{Forward, Group, Inline, Reply, changes, next_group, record};
 use crate::traits::Journal;
@@ -22,6 +22,11 @@ pub(in crate::pipeline) struct Progress {
     /// The last sequence number recorded into history, once the entries a
     /// crash left are replayed (`None` before).
     pub(in crate::pipeline) recorded: watch::Sender<Option<u64>>,
+    /// Whether the recorder has read what earlier runs left in the journal.
+    /// The intake appends only after, so the replay never holds this run's
+    /// entries too (they would be recorded twice, and the senders waiting
+    /// for the commit told of no changes).
+    pub(in crate::pipeline) read: watch::Sender<bool>,
     /// Room for alerts appended and not yet recorded.
     pub(in crate::pipeline) backlog: Backlog,
 }
@@ -87,6 +92,11 @@ impl Intake {
         mut rx: mpsc::Receiver<Job>,
         mut shutdown: watch::Receiver<bool>,
     ) {
+        let mut read = self.progress.read.subscribe();
+        tokio::select! {
+            _ = read.wait_for(|read| *read) => {}
+            _ = shutdown.wait_for(|stop| *stop) => {}
+        }
         let mut closing = false;
         while let Some(group) = next_group(
             &mut rx,
@@ -183,7 +193,7 @@ impl Intake {
 /// (coalesce, verdicts known at once), *write* (record, consume, answer
 /// the waiting senders) and *forward* (classification or hand-off, which
 /// may wait for room downstream). The writer runs on a thread of its own
-/// where the runtime has worker threads ([`spawn_writer`]).
+/// where the runtime has worker threads ([`spawn_on_own_thread`]).
 pub(in crate::pipeline) struct Journaled {
     pub(in crate::pipeline) store: Arc<dyn HistoryStore>,
     pub(in crate::pipeline) journal: Arc<dyn Journal>,
@@ -191,57 +201,6 @@ pub(in crate::pipeline) struct Journaled {
     pub(in crate::pipeline) progress: Arc<Progress>,
     pub(in crate::pipeline) forward: Forward,
     pub(in crate::pipeline) shutdown: watch::Receiver<bool>,
-}
-
-/// Starts the history writer: on a multi-thread runtime on its own OS
-/// thread (`alertkit-history`), polled there by [`Handle::block_on`] so its
-/// timers and sockets still belong to the runtime; elsewhere as a task.
-///
-/// Under load the runtime's workers hold hundreds of HTTP tasks: as one task
-/// among them the writer waited its turn after every statement while
-/// SQLite's thread sat idle for a third of the time. With a thread of its
-/// own it competes for a core as one thread among a handful (the server's
-/// maximum rose from ~50k to ~55k alerts/s; BENCHMARKS.md, seventh session).
-/// Resolves when the writer ends; `Err` if it panicked.
-///
-/// [`Handle::block_on`]: tokio::runtime::Handle::block_on
-fn spawn_writer(
-    writer: impl Future<Output = ()> + Send + 'static,
-) -> impl Future<Output = Result<(), ()>> {
-    let handle = tokio::runtime::Handle::current();
-    if handle.runtime_flavor() != tokio::runtime::RuntimeFlavor::MultiThread {
-        let task = tokio::spawn(writer);
-        return futures_util::future::Either::Left(async move { task.await.map_err(|_| ()) });
-    }
-    let (done, finished) = tokio::sync::oneshot::channel::<()>();
-    // Handed back if the thread cannot start, to run as a task instead.
-    let slot = Arc::new(std::sync::Mutex::new(Some(Box::pin(writer))));
-    let theirs = Arc::clone(&slot);
-    let started = std::thread::Builder::new()
-        .name("alertkit-history".into())
-        .spawn(move || {
-            let writer = theirs.lock().ok().and_then(|mut w| w.take());
-            if let Some(writer) = writer {
-                handle.block_on(writer);
-            }
-            let _ = done.send(());
-        });
-    let fallback = match started {
-        Ok(_) => None,
-        Err(e) => {
-            tracing::warn!(error = %e, "cannot start the history writer's thread; running it as a task");
-            slot.lock()
-                .ok()
-                .and_then(|mut w| w.take())
-                .map(tokio::spawn)
-        }
-    };
-    futures_util::future::Either::Right(async move {
-        match fallback {
-            Some(task) => task.await.map_err(|_| ()),
-            None => finished.await.map_err(|_| ()),
-        }
-    })
 }
 
 /// Coalesced entries with the verdicts known before the write.
@@ -268,7 +227,7 @@ impl Journaled {
         let this = Arc::new(self);
         let (write_tx, mut write_rx) = mpsc::channel::<Prepared>(1);
         let (forward_tx, mut forward_rx) = mpsc::channel::<Recorded>(1);
-        let writer = spawn_writer({
+        let writer = spawn_on_own_thread("alertkit-history", {
             let this = Arc::clone(&this);
             async move {
                 while let Some(prepared) = write_rx.recv().await {
@@ -313,11 +272,10 @@ impl Journaled {
             }
         }
         drop(write_tx);
-        if writer.await.is_err() {
-            tracing::error!("journaled history writer panicked");
-        }
-        if let Err(e) = forwarder.await {
-            tracing::error!(error = %e, "journaled record task failed");
+        for task in [writer, forwarder] {
+            if let Err(e) = task.await {
+                tracing::error!(error = %e, "journaled record task failed");
+            }
         }
     }
 
@@ -325,7 +283,12 @@ impl Journaled {
     async fn replay(&self) {
         let mut backoff = Backoff::new();
         let entries = loop {
-            match self.journal.unconsumed().await {
+            let read = self.journal.unconsumed().await;
+            // The intake waits for this (once: a journal that cannot be
+            // read must not stop acknowledgements; entries appended
+            // meanwhile are then replayed too, which is harmless).
+            self.progress.read.send_replace(true);
+            match read {
                 Ok(entries) => break entries,
                 Err(e) => {
                     tracing::error!(error = %e, "cannot read the journal; retrying");
