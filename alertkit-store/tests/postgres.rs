@@ -496,3 +496,157 @@ async fn settlements_apply_as_one_batch_fenced_per_lease() {
     assert_eq!(dead.len(), 1);
     assert_eq!(dead[0].id, l2.id);
 }
+
+/// The hourly statistics counters hold exactly what a recount of the stored
+/// rows gives, after records with and without verdicts, stale replays,
+/// attached verdicts that move severities, and retention; and the stats
+/// they answer (whole hours from counters, partial hours row by row) equal
+/// the in-memory store's for intervals aligned to hours or not.
+#[tokio::test]
+async fn hourly_stats_counters_agree_with_the_rows() {
+    use alertkit_core::Severity::{Critical, Info, Noise, Unknown, Warning};
+    use alertkit_core::memory::{MemoryHistoryConfig, MemoryHistoryStore};
+    use alertkit_core::traits::{HistoryStats, StatsQuery};
+    use alertkit_store::RetentionPolicy;
+
+    let Some(store) = fresh().await else { return };
+    let memory = MemoryHistoryStore::new(MemoryHistoryConfig::default());
+    // 30 hours of history starting 35 days and 15 hours ago, off the hour.
+    let now = OffsetDateTime::now_utc();
+    let base = (now - time::Duration::days(35) - time::Duration::hours(15))
+        .replace_minute(17)
+        .unwrap();
+    let mut seed = 0x2545_f491_4f6c_dd1d_u64;
+    let mut next = |n: u64| {
+        seed ^= seed << 13;
+        seed ^= seed >> 7;
+        seed ^= seed << 17;
+        seed % n
+    };
+    let severities = [Critical, Warning, Info, Noise, Unknown];
+    let alert = |i: u64, starts: OffsetDateTime| {
+        Alert::firing(
+            LabelSet::from_pairs([
+                ("alertname", format!("A{i}")),
+                ("namespace", format!("ns{}", i % 4)),
+                (
+                    "severity",
+                    ["critical", "warning", "page", "x"][(i % 4) as usize].to_owned(),
+                ),
+            ]),
+            starts,
+        )
+    };
+    let mut at = base;
+    let mut last: Vec<Option<Alert>> = vec![None; 24];
+    for _ in 0..60 {
+        let mut receipts = Vec::new();
+        let mut verdicts = Vec::new();
+        for _ in 0..=next(4) {
+            at += time::Duration::minutes(next(50) as i64);
+            let i = next(24);
+            let a = match last[i as usize].take() {
+                Some(a) if a.ends_at.is_none() && next(2) == 0 => a.resolved_at(at),
+                Some(a) if next(4) == 0 => a, // a stale or repeated delivery
+                _ => alert(i, at),
+            };
+            last[i as usize] = Some(a.clone());
+            receipts.push(Receipt::new(a, at));
+            verdicts.push((next(3) == 0).then(|| common::verdict(severities[next(5) as usize])));
+        }
+        store.record_classified(&receipts, &verdicts).await.unwrap();
+        memory
+            .record_classified(&receipts, &verdicts)
+            .await
+            .unwrap();
+        if next(3) == 0 {
+            let i = next(24) as usize;
+            if let Some(a) = &last[i] {
+                let item = [(a.state_key(), common::verdict(severities[next(5) as usize]))];
+                let attached = store.attach_classifications(&item, at).await.unwrap();
+                assert_eq!(
+                    attached,
+                    memory.attach_classifications(&item, at).await.unwrap()
+                );
+            }
+        }
+    }
+    assert!(
+        at - base > time::Duration::hours(24),
+        "the history spans a day"
+    );
+    let hours = |h: i64, m: i64| base + time::Duration::hours(h) + time::Duration::minutes(m);
+    for (from, to) in [
+        (hours(0, -17), hours(40, -17)), // whole hours only
+        (hours(0, 0), hours(40, 0)),     // partial hours at both ends
+        (hours(3, 5), hours(17, 50)),
+        (hours(5, 1), hours(5, 40)), // inside one hour
+        (hours(5, 1), hours(6, 40)), // across one boundary, no whole hour
+        (hours(-100, 0), hours(100, 0)),
+    ] {
+        let q = StatsQuery::new(from, to).with_limit(3);
+        let (mut got, want) = (
+            store.stats(&q).await.unwrap(),
+            memory.stats(&q).await.unwrap(),
+        );
+        // The memory store truncates the mean to the nanosecond; SQL rounds.
+        let (g, w) = (got.mean_time_to_resolve, want.mean_time_to_resolve);
+        assert!(
+            g.zip(w).map_or(g == w, |(g, w)| g.abs_diff(w)
+                <= std::time::Duration::from_nanos(1)),
+            "mean time to resolve over [{from}, {to}): {g:?} against {w:?}"
+        );
+        got.mean_time_to_resolve = want.mean_time_to_resolve;
+        assert_eq!(got, want, "stats over [{from}, {to})");
+    }
+    let schema = sqlx_schema(&store).await;
+    let pool = sqlx::PgPool::connect(&url()).await.unwrap();
+    assert_counters_match_rows(&pool, &schema).await;
+    // Keep the last 3 hours of the history: most of it goes.
+    let mut policy = RetentionPolicy::keep_days(0);
+    policy.history = Some((now - at + time::Duration::hours(3)).try_into().unwrap());
+    let report = store.prune(&policy).await.unwrap();
+    assert!(report.events > 0 && report.alerts > 0, "{report:?}");
+    assert_counters_match_rows(&pool, &schema).await;
+}
+
+/// Asserts `schema`'s non-zero hourly counters equal a recount of its rows.
+async fn assert_counters_match_rows(pool: &sqlx::PgPool, schema: &str) {
+    // (dim, hour, namespace, the ten counts as text).
+    type Row = (i16, i64, String, String);
+    let counters = format!(
+        "SELECT dim, hour, namespace, concat_ws(' ', alerts, firing, critical, warning, info, \
+           noise, firings, resolutions, ttr_count, ttr_sum) FROM {schema}.alertkit_stats_hourly \
+         WHERE (alerts, firing, critical, warning, info, noise, firings, resolutions, \
+           ttr_count, ttr_sum) <> (0, 0, 0, 0, 0, 0, 0, 0, 0, 0) \
+         ORDER BY 1, 2, 3"
+    );
+    let h = "3600000000000";
+    let recount = format!(
+        "SELECT 0::smallint, last_changed / {h} - (last_changed % {h} < 0)::int AS hr, \
+           namespace, concat_ws(' ', count(*), count(*) FILTER (WHERE status = 0), \
+           count(*) FILTER (WHERE severity = 'critical'), \
+           count(*) FILTER (WHERE severity = 'warning'), \
+           count(*) FILTER (WHERE severity = 'info'), \
+           count(*) FILTER (WHERE severity = 'noise'), 0, 0, 0, 0) \
+         FROM {schema}.alertkit_alerts GROUP BY 2, 3 \
+         UNION ALL \
+         SELECT 1::smallint, at / {h} - (at % {h} < 0)::int, '', concat_ws(' ', 0, 0, 0, 0, 0, 0, \
+           count(*) FILTER (WHERE kind <> 'resolved'), count(*) FILTER (WHERE kind = 'resolved'), \
+           count(*) FILTER (WHERE kind = 'resolved' AND ends_at IS NOT NULL), \
+           coalesce(sum(greatest(ends_at::numeric - starts_at, 0)) \
+             FILTER (WHERE kind = 'resolved' AND ends_at IS NOT NULL), 0)) \
+         FROM {schema}.alertkit_events WHERE kind IN ('firing', 'refired', 'resolved') \
+         GROUP BY 2 ORDER BY 1, 2, 3"
+    );
+    let counted: Vec<Row> = sqlx::query_as(sqlx::AssertSqlSafe(counters))
+        .fetch_all(pool)
+        .await
+        .unwrap();
+    let recounted: Vec<Row> = sqlx::query_as(sqlx::AssertSqlSafe(recount))
+        .fetch_all(pool)
+        .await
+        .unwrap();
+    assert!(!recounted.is_empty());
+    assert_eq!(counted, recounted);
+}

@@ -19,6 +19,8 @@ use crate::sql::codec::{self, VerdictJson, db, fp_key, json, nanos, status_code}
 use crate::sql::outbox::EnqueueRows;
 use crate::sql::timeline::{self, AlertIds, EventRow};
 
+use super::hourly;
+
 /// Advisory-lock class of alertkit's row locks (`pg_advisory_xact_lock(class, bucket)`),
 /// so they never collide with other applications' single-key locks.
 const LOCK_CLASS: i32 = 0x616b; // "ak"
@@ -216,8 +218,10 @@ impl Events {
 /// CTE; they all run to completion, whether or not the outer query reads
 /// them. New rows are plain inserts: the advisory locks keep every other
 /// writer of these fingerprints out until commit, and the unique
-/// fingerprint index still guards it.
-const WRITE: &str = "WITH \
+/// fingerprint index still guards it. The last part adds the write's
+/// deltas to the hourly statistics counters.
+const WRITE: &str = concat!(
+    "WITH \
     ins AS (INSERT INTO alertkit_alerts \
       (fingerprint, labels, annotations, status, starts_at, ends_at, first_seen, last_seen, \
        last_changed, fire_count, transitions, classification, generator_url, severity, namespace) \
@@ -252,8 +256,13 @@ const WRITE: &str = "WITH \
       (target, dedup_key, fingerprint, kind, payload, received_at, due_at, enqueued_at, state) \
       SELECT t, d, f, k, p, r, u, $44, 0 FROM UNNEST($37::text[], $38::text[], $39::bigint[], \
         $40::text[], $41::text[], $42::bigint[], $43::bigint[]) AS x(t, d, f, k, p, r, u) \
-      ON CONFLICT (target, dedup_key) DO NOTHING) \
-    SELECT 1";
+      ON CONFLICT (target, dedup_key) DO NOTHING), \
+    st AS (",
+    hourly::add_to_counters!(),
+    hourly::unnest_deltas!(),
+    hourly::counters_add_up!(),
+    ") SELECT 1"
+);
 
 /// `HistoryStore::record_classified` for Postgres (`record` with no
 /// verdicts): the verdicts go into the rows and events the statement
@@ -295,19 +304,36 @@ pub(super) async fn record(
     let mut verdicts = VerdictJson::default();
     let mut new = NewRows::default();
     let mut upd = Updates::default();
+    let mut deltas = hourly::Deltas::default();
     for r in &batch.records {
         match before.get(&fp_key(r.fingerprint)) {
-            None => new.push(r, &mut verdicts)?,
+            None => {
+                new.push(r, &mut verdicts)?;
+                deltas.alert(r, 1)?;
+            }
             // An exact replay of what is stored (a stale receipt): nothing to write.
             Some(old) if old == r => {}
-            Some(old) => upd.push(r, old, &mut verdicts)?,
+            Some(old) => {
+                upd.push(r, old, &mut verdicts)?;
+                deltas.alert(old, -1)?;
+                deltas.alert(r, 1)?;
+            }
         }
     }
     let mut ev = Events::default();
     for row in timeline::rows(&batch.events) {
         ev.push(&row, &ids, &mut verdicts)?;
     }
-    sqlx::query(WRITE)
+    for (((kind, at), starts_at), ends_at) in ev
+        .kind
+        .iter()
+        .zip(&ev.at)
+        .zip(&ev.starts_at)
+        .zip(&ev.ends_at)
+    {
+        deltas.event(kind, *at, *starts_at, *ends_at);
+    }
+    let write = sqlx::query(WRITE)
         .bind(new.fingerprint)
         .bind(new.labels)
         .bind(new.annotations)
@@ -352,7 +378,10 @@ pub(super) async fn record(
         .bind(&queued.received_at)
         .bind(&queued.due_at)
         .bind(nanos("now", now)?)
-        .bind(ev.alert_id)
+        .bind(ev.alert_id);
+    deltas
+        .rows()
+        .bind(write)
         .execute(&mut *tx)
         .await
         .map_err(db)?;
@@ -362,10 +391,41 @@ pub(super) async fn record(
     })
 }
 
+/// The statement of [`attach_classifications`]. `moved` reads the rows as
+/// they were before it (every part of a statement shares one snapshot).
+const ATTACH: &str = concat!(
+    "WITH i AS (SELECT * FROM UNNEST($1::bigint[], $2::bigint[], $3::text[], $4::text[]) \
+       WITH ORDINALITY AS i(fp, s, c, sev, n)), \
+     ev AS (INSERT INTO alertkit_events \
+       (alert_id, fingerprint, kind, at, status, starts_at, ends_at, classification) \
+       SELECT a.id, a.fingerprint, 'classified', $5, a.status, a.starts_at, a.ends_at, i.c \
+       FROM i JOIN alertkit_alerts a ON a.fingerprint = i.fp AND a.starts_at = i.s \
+       ORDER BY i.n \
+       RETURNING fingerprint, starts_at), \
+     last AS (SELECT DISTINCT ON (fp, s) fp, s, c, sev FROM i ORDER BY fp, s, n DESC), \
+     upd AS (UPDATE alertkit_alerts a SET classification = l.c, severity = l.sev \
+       FROM last l WHERE a.fingerprint = l.fp AND a.starts_at = l.s), \
+     moved AS (SELECT a.last_changed AS t, a.namespace AS ns, a.severity AS was, l.sev AS now \
+       FROM last l JOIN alertkit_alerts a ON a.fingerprint = l.fp AND a.starts_at = l.s \
+       WHERE a.severity <> l.sev), \
+     st AS (",
+    hourly::add_to_counters!(),
+    "SELECT 0, t / 3600000000000 - (t % 3600000000000 < 0)::int AS h, ns, 0, 0, \
+       sum((now = 'critical')::int - (was = 'critical')::int), \
+       sum((now = 'warning')::int - (was = 'warning')::int), \
+       sum((now = 'info')::int - (was = 'info')::int), \
+       sum((now = 'noise')::int - (was = 'noise')::int), 0, 0, 0, 0 \
+     FROM moved GROUP BY h, ns ORDER BY h, ns",
+    hourly::counters_add_up!(),
+    ") SELECT fingerprint, starts_at FROM ev"
+);
+
 /// `HistoryStore::attach_classifications` for Postgres: one statement
-/// appends the `classified` events (in item order) and sets each alert's
+/// appends the `classified` events (in item order), sets each alert's
 /// current verdict (the last item for an instance wins, as if applied in
-/// order); items whose instance is no longer current match no row.
+/// order) and moves the alerts whose severity changes between the hourly
+/// statistics counters; items whose instance is no longer current match
+/// no row.
 pub(super) async fn attach_classifications(
     pool: &PgPool,
     items: &[(StateKey, Arc<Classification>)],
@@ -390,28 +450,15 @@ pub(super) async fn attach_classifications(
         return Ok(attached);
     }
     let mut tx = begin_locked(pool, &fp).await?;
-    let logged: Vec<(i64, i64)> = sqlx::query_as(
-        "WITH i AS (SELECT * FROM UNNEST($1::bigint[], $2::bigint[], $3::text[], $4::text[]) \
-             WITH ORDINALITY AS i(fp, s, c, sev, n)), \
-           ev AS (INSERT INTO alertkit_events \
-             (alert_id, fingerprint, kind, at, status, starts_at, ends_at, classification) \
-             SELECT a.id, a.fingerprint, 'classified', $5, a.status, a.starts_at, a.ends_at, i.c \
-             FROM i JOIN alertkit_alerts a ON a.fingerprint = i.fp AND a.starts_at = i.s \
-             ORDER BY i.n \
-             RETURNING fingerprint, starts_at), \
-           last AS (SELECT DISTINCT ON (fp, s) fp, s, c, sev FROM i ORDER BY fp, s, n DESC), \
-           upd AS (UPDATE alertkit_alerts a SET classification = l.c, severity = l.sev \
-             FROM last l WHERE a.fingerprint = l.fp AND a.starts_at = l.s) \
-         SELECT fingerprint, starts_at FROM ev",
-    )
-    .bind(&fp)
-    .bind(&starts)
-    .bind(&verdict)
-    .bind(&severity)
-    .bind(at_nanos)
-    .fetch_all(&mut *tx)
-    .await
-    .map_err(db)?;
+    let logged: Vec<(i64, i64)> = sqlx::query_as(ATTACH)
+        .bind(&fp)
+        .bind(&starts)
+        .bind(&verdict)
+        .bind(&severity)
+        .bind(at_nanos)
+        .fetch_all(&mut *tx)
+        .await
+        .map_err(db)?;
     tx.commit().await.map_err(db)?;
     let done: std::collections::HashSet<(i64, i64)> = logged.into_iter().collect();
     for (slot, (key, _)) in attached.iter_mut().zip(items) {

@@ -16,6 +16,7 @@ use time::OffsetDateTime;
 use crate::sql::codec::{self, db, fp_key};
 use crate::sql::outbox::{OutboxOptions, OutboxState};
 
+mod hourly;
 mod ingest;
 mod outbox;
 mod pool;

@@ -10,6 +10,7 @@
 //! (`kind, at, fingerprint, starts_at, ends_at`). Only the rows of top lists
 //! touch the wide tables, to name their alerts.
 
+use std::collections::HashMap;
 use std::time::Duration;
 
 use alertkit_core::traits::{FlappingAlert, HistoryStatsReport, StatsQuery, TopAlert};
@@ -45,10 +46,12 @@ pub(crate) const NAMESPACES: &str = "WITH RECURSIVE ns(name) AS ( \
                    AND last_changed >= ?1 AND last_changed < ?2) AS n \
      FROM ns WHERE name IS NOT NULL";
 
-/// Event counts: `firings, resolutions, mean time to resolve (nanoseconds)`.
+/// Event counts: `firings, resolutions, resolutions with an end time, their
+/// mean time to resolve (nanoseconds)`.
 pub(crate) const EVENT_COUNTS: &str = "SELECT \
        count(*) FILTER (WHERE kind <> 'resolved'), \
        count(*) FILTER (WHERE kind = 'resolved'), \
+       count(*) FILTER (WHERE kind = 'resolved' AND ends_at IS NOT NULL), \
        CAST(avg(CASE WHEN kind = 'resolved' AND ends_at IS NOT NULL THEN \
          CASE WHEN ends_at > starts_at THEN ends_at - starts_at ELSE 0 END END) \
          AS DOUBLE PRECISION) \
@@ -77,7 +80,7 @@ pub(crate) type AlertCounts = (i64, i64, i64, i64, i64, i64);
 /// `NAMESPACES` row.
 pub(crate) type NamespaceRow = (String, i64);
 /// `EVENT_COUNTS` row.
-pub(crate) type EventCounts = (i64, i64, Option<f64>);
+pub(crate) type EventCounts = (i64, i64, i64, Option<f64>);
 /// `TOP_FIRING` row.
 pub(crate) type TopRow = (i64, i64, i64, Option<String>, Option<String>);
 /// `FLAPPING` row.
@@ -114,45 +117,122 @@ fn count(n: i64) -> u64 {
     u64::try_from(n).unwrap_or(0)
 }
 
-/// The report from the aggregate rows; `limit` namespaces are kept.
-pub(crate) fn report(
-    alerts: AlertCounts,
-    namespaces: Vec<NamespaceRow>,
-    events: EventCounts,
-    limit: usize,
-) -> HistoryStatsReport {
-    let (total, firing, critical, warning, info, noise) = alerts;
-    let known = critical + warning + info + noise;
-    let mut r = HistoryStatsReport::default();
-    r.unique_fingerprints = count(total);
-    r.by_status = vec![
-        (Status::Firing, count(firing)),
-        (Status::Resolved, count(total - firing)),
-    ];
-    r.by_severity = vec![
-        (Severity::Critical, count(critical)),
-        (Severity::Warning, count(warning)),
-        (Severity::Info, count(info)),
-        (Severity::Noise, count(noise)),
-        (Severity::Unknown, count(total - known)),
-    ];
-    let mut by_namespace: Vec<(String, u64)> = namespaces
-        .into_iter()
-        .filter(|row| row.1 > 0)
-        .map(|row| (row.0, count(row.1)))
-        .collect();
-    r.namespaces = by_namespace.len() as u64;
-    by_namespace.sort_unstable_by(|a, b| b.1.cmp(&a.1).then_with(|| a.0.cmp(&b.0)));
-    by_namespace.truncate(limit);
-    r.by_namespace = by_namespace;
-    let (firings, resolved, mean) = events;
-    r.firings = count(firings);
-    r.resolved_count = count(resolved);
-    r.mean_time_to_resolve = mean
-        .filter(|m| m.is_finite() && r.resolved_count > 0)
-        // A saturating conversion of a non-negative mean.
-        .map(|m| Duration::from_nanos(m.max(0.0).round() as u64));
-    r
+/// Statistics counts being summed: from the aggregate queries over one
+/// interval, and (Postgres) from hourly counters over others.
+#[derive(Debug, Default)]
+pub(crate) struct Tally {
+    /// `ALERT_COUNTS`' columns.
+    alerts: [i64; 6],
+    namespaces: HashMap<String, i64>,
+    firings: i64,
+    resolutions: i64,
+    ttr_count: i64,
+    /// Total time to resolve, nanoseconds.
+    ttr_sum: f64,
+}
+
+impl Tally {
+    /// The counts of the three `stats` queries' rows over one interval.
+    pub(crate) fn from_rows(
+        alerts: AlertCounts,
+        namespaces: Vec<NamespaceRow>,
+        events: EventCounts,
+    ) -> Self {
+        let mut t = Self::default();
+        t.add_alerts(alerts);
+        for (name, n) in namespaces {
+            t.add_namespace(name, n);
+        }
+        let (firings, resolutions, ttr_count, mean) = events;
+        // The mean of none is NULL: it adds nothing.
+        let ttr_sum = mean.map_or(0.0, |m| m * ttr_count as f64);
+        t.add_events(firings, resolutions, ttr_count, ttr_sum);
+        t
+    }
+
+    /// Adds alert counts (`ALERT_COUNTS`' columns).
+    pub(crate) fn add_alerts(&mut self, alerts: AlertCounts) {
+        let (total, firing, critical, warning, info, noise) = alerts;
+        for (sum, n) in self
+            .alerts
+            .iter_mut()
+            .zip([total, firing, critical, warning, info, noise])
+        {
+            *sum += n;
+        }
+    }
+
+    /// Adds `n` alerts of namespace `name`.
+    pub(crate) fn add_namespace(&mut self, name: String, n: i64) {
+        *self.namespaces.entry(name).or_default() += n;
+    }
+
+    /// Adds event counts; `ttr_sum` is the total time to resolve of the
+    /// `ttr_count` resolutions with an end time.
+    pub(crate) fn add_events(
+        &mut self,
+        firings: i64,
+        resolutions: i64,
+        ttr_count: i64,
+        ttr_sum: f64,
+    ) {
+        self.firings += firings;
+        self.resolutions += resolutions;
+        self.ttr_count += ttr_count;
+        self.ttr_sum += ttr_sum;
+    }
+
+    /// Adds another interval's counts.
+    pub(crate) fn add(&mut self, other: Tally) {
+        let [total, firing, critical, warning, info, noise] = other.alerts;
+        self.add_alerts((total, firing, critical, warning, info, noise));
+        for (name, n) in other.namespaces {
+            self.add_namespace(name, n);
+        }
+        self.add_events(
+            other.firings,
+            other.resolutions,
+            other.ttr_count,
+            other.ttr_sum,
+        );
+    }
+
+    /// The report; `limit` namespaces are kept.
+    pub(crate) fn report(self, limit: usize) -> HistoryStatsReport {
+        let [total, firing, critical, warning, info, noise] = self.alerts;
+        let known = critical + warning + info + noise;
+        let mut r = HistoryStatsReport::default();
+        r.unique_fingerprints = count(total);
+        r.by_status = vec![
+            (Status::Firing, count(firing)),
+            (Status::Resolved, count(total - firing)),
+        ];
+        r.by_severity = vec![
+            (Severity::Critical, count(critical)),
+            (Severity::Warning, count(warning)),
+            (Severity::Info, count(info)),
+            (Severity::Noise, count(noise)),
+            (Severity::Unknown, count(total - known)),
+        ];
+        let mut by_namespace: Vec<(String, u64)> = self
+            .namespaces
+            .into_iter()
+            .filter(|row| row.1 > 0)
+            .map(|row| (row.0, count(row.1)))
+            .collect();
+        r.namespaces = by_namespace.len() as u64;
+        by_namespace.sort_unstable_by(|a, b| b.1.cmp(&a.1).then_with(|| a.0.cmp(&b.0)));
+        by_namespace.truncate(limit);
+        r.by_namespace = by_namespace;
+        r.firings = count(self.firings);
+        r.resolved_count = count(self.resolutions);
+        r.mean_time_to_resolve = (self.ttr_count > 0)
+            .then(|| self.ttr_sum / self.ttr_count as f64)
+            .filter(|m| m.is_finite())
+            // A saturating conversion of a non-negative mean.
+            .map(|m| Duration::from_nanos(m.max(0.0).round() as u64));
+        r
+    }
 }
 
 /// The `namespace` column of an alert: its `namespace` label, `""` when

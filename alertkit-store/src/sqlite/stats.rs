@@ -29,7 +29,7 @@ impl HistoryStats for SqliteHistoryStore {
             .fetch_one(&self.read);
         let (alerts, namespaces, events) =
             tokio::try_join!(alerts, namespaces, events).map_err(db)?;
-        Ok(stats::report(alerts, namespaces, events, b.rows))
+        Ok(stats::Tally::from_rows(alerts, namespaces, events).report(b.rows))
     }
 
     async fn top_firing(&self, query: &StatsQuery) -> Result<Vec<TopAlert>, StoreError> {
