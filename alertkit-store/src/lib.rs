@@ -61,7 +61,8 @@
 //! (`RetentionPolicy`), the Redis cache with `RedisLocks`, and the tiered
 //! cache are done and pass the core conformance suites, as do history
 //! statistics ([`alertkit_core::traits::HistoryStats`]: counts, top firing,
-//! flapping; aggregated in SQL over covering indexes).
+//! flapping; aggregated in SQL over covering indexes, and on Postgres from
+//! hourly counters the writers keep, for the whole hours of an interval).
 //!
 //! ```
 //! use alertkit_store::{MemoryCache, MemoryHistoryStore};

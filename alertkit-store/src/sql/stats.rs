@@ -9,6 +9,10 @@
 //! the event queries read `alertkit_events_stats`
 //! (`kind, at, fingerprint, starts_at, ends_at`). Only the rows of top lists
 //! touch the wide tables, to name their alerts.
+//!
+//! Postgres runs these for the partial hours at an interval's ends only and
+//! reads the whole hours from its hourly counters (`postgres::hourly`); both
+//! add up in a [`Tally`].
 
 use std::collections::HashMap;
 use std::time::Duration;
