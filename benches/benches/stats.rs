@@ -12,9 +12,12 @@
 //! - `stats/sqlite/stats_24h`, `top_firing_24h`, `flapping_24h`: one call
 //!   over the last 24 hours (top lists of 10; flapping at ≥ 0.25/h);
 //! - `…_30d`: the same over the whole 30 days, i.e. all 1M alerts;
+//!   `stats_30d_unaligned`: `stats` over the 30 days shifted by 17 minutes
+//!   (interval ends not on the hour, as "the last 30 days" usually is);
 //! - `stats/postgres/*`: the same on the local PostgreSQL (`DATABASE_URL`,
 //!   default `postgres://postgres@127.0.0.1:5432/test`, a fresh schema,
-//!   `VACUUM ANALYZE` after the fill; skipped when unreachable, or when
+//!   `VACUUM ANALYZE` after the fill, as autovacuum would; the statistics
+//!   read hourly counters for whole hours; skipped when unreachable, or when
 //!   `ALERTKIT_BENCH_STATS_PG=0`).
 //!
 //! - `stats/*/timeline`: `HistoryStore::timeline` of one alert of the 1M,
@@ -215,6 +218,16 @@ fn bench_store<S: HistoryStats + HistoryStore + Clone>(
                 .iter(|| async { store.flapping(&q, 0.25).await.expect("flapping") });
         });
     }
+    // The 30 days as a caller asks them (now - 30 days .. now), not
+    // aligned to hours.
+    let unaligned = StatsQuery::new(
+        end() - Duration::days(DAYS) + Duration::minutes(17),
+        end() + Duration::minutes(17),
+    );
+    group.bench_function("stats_30d_unaligned", |b| {
+        b.to_async(rt)
+            .iter(|| async { store.stats(&unaligned).await.expect("stats") });
+    });
     group.finish();
 }
 
@@ -276,7 +289,7 @@ fn stats(c: &mut Criterion) {
     rt.block_on(fill(&postgres, "postgres"));
     rt.block_on(async {
         let pool = sqlx_pool(&pg_url).await;
-        for table in ["alertkit_alerts", "alertkit_events"] {
+        for table in ["alertkit_alerts", "alertkit_events", "alertkit_stats_hourly"] {
             sqlx::query(sqlx::AssertSqlSafe(format!(
                 "VACUUM ANALYZE {schema}.{table}"
             )))
