@@ -289,7 +289,11 @@ fn stats(c: &mut Criterion) {
     rt.block_on(fill(&postgres, "postgres"));
     rt.block_on(async {
         let pool = sqlx_pool(&pg_url).await;
-        for table in ["alertkit_alerts", "alertkit_events", "alertkit_stats_hourly"] {
+        for table in [
+            "alertkit_alerts",
+            "alertkit_events",
+            "alertkit_stats_hourly",
+        ] {
             sqlx::query(sqlx::AssertSqlSafe(format!(
                 "VACUUM ANALYZE {schema}.{table}"
             )))

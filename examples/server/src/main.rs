@@ -13,6 +13,7 @@ mod classify;
 mod config;
 mod progress;
 mod publishing;
+mod retention;
 mod store;
 mod telemetry;
 #[cfg(test)]
@@ -173,6 +174,7 @@ async fn run() -> Result<(), Box<dyn std::error::Error>> {
     );
     state.stats = Some(opened.stats());
     state.database = Some(opened.clone());
+    let retention = retention::spawn(opened.clone(), config.retention);
     let listener = tokio::net::TcpListener::bind(config.listen)
         .await
         .map_err(|e| {
@@ -193,6 +195,9 @@ async fn run() -> Result<(), Box<dyn std::error::Error>> {
     axum::serve(listener, api::router(state))
         .with_graceful_shutdown(shutdown_signal())
         .await?;
+    if let Some(task) = retention {
+        task.abort();
+    }
     pipeline.shutdown().await;
     publishing.shutdown().await;
     opened.close().await;

@@ -74,6 +74,17 @@ impl Opened {
         }
     }
 
+    /// Deletes what `policy` no longer keeps (see [`crate::retention`]).
+    pub(crate) async fn prune(
+        &self,
+        policy: &alertkit_store::RetentionPolicy,
+    ) -> Result<alertkit_store::PruneReport, alertkit_core::StoreError> {
+        match &self.backend {
+            Backend::Sqlite(s) => s.prune(policy).await,
+            Backend::Postgres(s) => s.prune(policy).await,
+        }
+    }
+
     /// Connections in use, idle and at most (SQLite: writer plus readers).
     pub(crate) fn pool_status(&self) -> alertkit_store::PoolStatus {
         match &self.backend {

@@ -175,6 +175,10 @@ fn describe() {
         "alertkit_cache_l2_errors_total",
         "Errors from the L2 cache."
     );
+    describe_counter!(
+        crate::retention::PRUNED,
+        "Rows deleted by retention, by kind (events, alerts, outbox, delivery_log, dead_letters)."
+    );
     describe_delivery_and_classification();
     metrics::counter!("alert_history_business_alerts_received_total").increment(0);
     metrics::counter!(ERRORS, "kind" => "store").increment(0);

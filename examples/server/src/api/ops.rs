@@ -107,6 +107,10 @@ pub(crate) struct ConfigView {
     max_body_bytes: usize,
     /// Requests with more alerts get 400.
     max_alerts_per_request: usize,
+    /// History older than this many days is pruned (0: kept forever).
+    retention_days: u64,
+    /// Seconds between prunes.
+    retention_interval_seconds: u64,
     /// Settings that are validated but not used by this build yet.
     not_yet_used: Vec<&'static str>,
 }
@@ -141,6 +145,8 @@ impl From<&Config> for ConfigView {
             targets_file: c.targets_file.as_ref().map(|p| p.display().to_string()),
             max_body_bytes: c.limits.max_body_bytes,
             max_alerts_per_request: c.limits.max_alerts_per_request,
+            retention_days: c.retention.days,
+            retention_interval_seconds: c.retention.every.as_secs(),
             not_yet_used,
         }
     }

@@ -51,6 +51,29 @@ pub(crate) struct Config {
     pub(crate) targets_file: Option<PathBuf>,
     /// Request limits.
     pub(crate) limits: Limits,
+    /// `retention.*`: how long history is kept.
+    pub(crate) retention: Retention,
+}
+
+/// How long history is kept, and how often the server prunes it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct Retention {
+    /// `retention.days` (default 90; 0 keeps everything): timeline events,
+    /// resolved alerts unchanged for this long, finished deliveries, the
+    /// delivery log and dead letters older than this are deleted.
+    pub(crate) days: u64,
+    /// `retention.interval_seconds` (default 600): the time between prunes;
+    /// the first runs one interval (at most a minute) after start.
+    pub(crate) every: std::time::Duration,
+}
+
+impl Default for Retention {
+    fn default() -> Self {
+        Self {
+            days: 90,
+            every: std::time::Duration::from_secs(600),
+        }
+    }
 }
 
 /// The history database.
@@ -297,8 +320,35 @@ impl Config {
             ingest_auth: ingest_auth(raw)?,
             targets_file: raw.parse_or("targets.file", None, readable_file)?,
             limits,
+            retention: retention(raw)?,
         })
     }
+}
+
+/// `retention.*`.
+fn retention(raw: &Raw) -> Result<Retention, ConfigError> {
+    let defaults = Retention::default();
+    // Beyond about 290 years a cutoff is before any storable time anyway.
+    const MAX_DAYS: u64 = 100_000;
+    const MAX_INTERVAL: u64 = 7 * 86_400;
+    Ok(Retention {
+        days: raw.parse_or("retention.days", defaults.days, |s| {
+            match s.parse::<u64>() {
+                Ok(n) if n <= MAX_DAYS => Ok(n),
+                _ => Err(format!(
+                    "{s:?} is not a number of days (0 keeps everything, at most {MAX_DAYS})"
+                )),
+            }
+        })?,
+        every: raw.parse_or("retention.interval_seconds", defaults.every, |s| match s
+            .parse::<u64>()
+        {
+            Ok(n) if (1..=MAX_INTERVAL).contains(&n) => Ok(std::time::Duration::from_secs(n)),
+            _ => Err(format!(
+                "{s:?} is not a number of seconds from 1 to {MAX_INTERVAL} (a week)"
+            )),
+        })?,
+    })
 }
 
 /// A path that must name a readable file.

@@ -32,6 +32,8 @@ keys! {
     "database.pool_size" => "DATABASE_POOL_SIZE",
     "database.schema" => "DATABASE_SCHEMA",
     "database.journal" => "DATABASE_JOURNAL",
+    "retention.days" => "RETENTION_DAYS",
+    "retention.interval_seconds" => "RETENTION_INTERVAL_SECONDS",
     "redis.url" => "REDIS_URL",
     "redis.ca_cert" => "REDIS_CA_CERT",
     "llm.base_url" => "LLM_BASE_URL",

@@ -358,6 +358,9 @@ basic_password = "pw"
 max_alerts_per_request = 7
 [targets]
 file = "{}"
+[retention]
+days = 30
+interval_seconds = 120
 "#,
             ca.display(),
             admin.display(),
@@ -380,6 +383,8 @@ file = "{}"
     assert!(matches!(&c.ingest_auth, IngestAuth::Basic { user, .. } if user == "alertmanager"));
     assert_eq!(c.targets_file.as_deref(), Some(targets.as_path()));
     assert_eq!(c.redis_ca_cert.as_deref(), Some(ca.as_path()));
+    assert_eq!(c.retention.days, 30);
+    assert_eq!(c.retention.every, std::time::Duration::from_secs(120));
     let documented: std::collections::HashSet<_> = source::KEYS.iter().map(|k| k.path).collect();
     let used = file_keys(&std::fs::read_to_string(&file).unwrap());
     // Every key but the alternatives of keys set inline above appears.
@@ -437,4 +442,35 @@ fn the_journal_is_on_for_sqlite_and_refused_for_postgres() {
     .to_string();
     assert!(e.contains("DATABASE_JOURNAL"), "{e}");
     assert!(!e.contains("secret"), "{e}");
+}
+
+#[test]
+fn retention_defaults_to_90_days_and_names_bad_values() {
+    let c = Config::load(None, env(&[])).unwrap();
+    assert_eq!(c.retention, Retention::default());
+    assert_eq!(c.retention.days, 90);
+    assert_eq!(c.retention.every, std::time::Duration::from_secs(600));
+    let c = Config::load(
+        None,
+        env(&[
+            ("RETENTION_DAYS", "0"),
+            ("RETENTION_INTERVAL_SECONDS", "60"),
+        ]),
+    )
+    .unwrap();
+    assert_eq!(c.retention.days, 0, "0 keeps everything");
+    assert_eq!(c.retention.every, std::time::Duration::from_secs(60));
+    for (key, bad) in [
+        ("RETENTION_DAYS", "-1"),
+        ("RETENTION_DAYS", "ninety"),
+        ("RETENTION_DAYS", "100001"),
+        ("RETENTION_INTERVAL_SECONDS", "0"),
+        ("RETENTION_INTERVAL_SECONDS", "604801"),
+        ("RETENTION_INTERVAL_SECONDS", "1.5"),
+    ] {
+        let e = Config::load(None, env(&[(key, bad)]))
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains(key), "{key}={bad}: {e}");
+    }
 }

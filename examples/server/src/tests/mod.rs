@@ -6,6 +6,7 @@ mod e2e;
 mod limits;
 mod ops;
 mod publish;
+mod retention;
 mod simulation;
 
 use std::collections::HashMap;
