@@ -141,7 +141,8 @@ fn store(c: &mut Criterion) {
         .ok()
         .filter(|u| u.starts_with("postgres"))
         .unwrap_or_else(|| "postgres://postgres@127.0.0.1:5432/test".to_owned());
-    // Named like the store tests' schemas, so their clean-up drops it after an hour.
+    // Named like the store tests' schemas, so their clean-up drops it after
+    // an hour if the run dies; a finished run drops it (it grows by GBs).
     let schema = format!(
         "alertkit_test_{}_{}_bench",
         std::process::id(),
@@ -149,7 +150,7 @@ fn store(c: &mut Criterion) {
     );
     let postgres = rt
         .block_on(PostgresHistoryStore::open_with(
-            PostgresOptions::new(pg_url).schema(schema.clone()),
+            PostgresOptions::new(pg_url.clone()).schema(schema.clone()),
         ))
         .map_err(|e| eprintln!("skipping store/postgres: {e}"))
         .ok();
@@ -205,6 +206,14 @@ fn store(c: &mut Criterion) {
     group.finish();
     if let Some(postgres) = &postgres {
         timeline(c, &rt, postgres);
+        rt.block_on(async {
+            postgres.close().await;
+            if let Ok(pool) = sqlx::PgPool::connect(&pg_url).await {
+                let drop = format!("DROP SCHEMA {schema} CASCADE");
+                let _ = sqlx::query(sqlx::AssertSqlSafe(drop)).execute(&pool).await;
+                pool.close().await;
+            }
+        });
     }
     rt.block_on(sqlite.close());
     for suffix in ["", "-wal", "-shm"] {
