@@ -1,5 +1,7 @@
 //! Classification operations: the enrichment mode, cache and classifier stats.
 
+use std::sync::Arc;
+
 use alertkit_llm::EnrichmentMode;
 use axum::Json;
 use axum::extract::State;
@@ -50,7 +52,7 @@ async fn mode_view(c: &Classify) -> ModeView {
         (status = 503, description = "classification is off", body = ErrorBody),
     )
 )]
-pub(crate) async fn get_mode(State(s): State<AppState>) -> Result<Json<ModeView>, ApiError> {
+pub(crate) async fn get_mode(State(s): State<Arc<AppState>>) -> Result<Json<ModeView>, ApiError> {
     Ok(Json(mode_view(classify(&s)?).await))
 }
 
@@ -78,7 +80,7 @@ pub(crate) struct SetMode {
     security(("admin_bearer" = []), ("admin_key" = []))
 )]
 pub(crate) async fn set_mode(
-    State(s): State<AppState>,
+    State(s): State<Arc<AppState>>,
     body: Result<Json<SetMode>, JsonRejection>,
 ) -> Result<Json<ModeView>, ApiError> {
     let body = json_body(body)?;
@@ -123,7 +125,7 @@ pub(crate) struct CacheStatsView {
     )
 )]
 pub(crate) async fn cache_stats(
-    State(s): State<AppState>,
+    State(s): State<Arc<AppState>>,
 ) -> Result<Json<CacheStatsView>, ApiError> {
     let c = classify(&s)?;
     let st = c.cache.stats();
@@ -178,7 +180,7 @@ pub(crate) struct ClassifierView {
     )
 )]
 pub(crate) async fn classification_stats(
-    State(s): State<AppState>,
+    State(s): State<Arc<AppState>>,
 ) -> Result<Json<ClassifierView>, ApiError> {
     let c = classify(&s)?;
     Ok(Json(ClassifierView {
@@ -224,7 +226,7 @@ const WARM_MAX: usize = 10_000;
     security(("admin_bearer" = []), ("admin_key" = []))
 )]
 pub(crate) async fn warm_cache(
-    State(s): State<AppState>,
+    State(s): State<Arc<AppState>>,
     body: Result<Json<crate::api::publish::ReloadRequest>, JsonRejection>,
 ) -> Result<Json<WarmView>, ApiError> {
     let _empty = json_body(body)?;
@@ -257,9 +259,9 @@ pub(crate) async fn warm_cache(
         }
     }
     let firing = alerts.len();
-    let classifier = std::sync::Arc::clone(&c.classifier);
+    let classifier = Arc::clone(&c.classifier);
     let attempts = alerts.into_iter().map(move |a| {
-        let classifier = std::sync::Arc::clone(&classifier);
+        let classifier = Arc::clone(&classifier);
         let fut: std::pin::Pin<Box<dyn Future<Output = bool> + Send>> =
             Box::pin(async move { classifier.classify(&a).await.is_ok() });
         fut

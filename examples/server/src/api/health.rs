@@ -164,7 +164,7 @@ pub(crate) async fn healthz() -> Json<Health> {
         (status = 503, description = "a dependency fails (see `checks`)", body = Readiness),
     )
 )]
-pub(crate) async fn readyz(State(s): State<AppState>) -> (StatusCode, Json<Readiness>) {
+pub(crate) async fn readyz(State(s): State<Arc<AppState>>) -> (StatusCode, Json<Readiness>) {
     let runs = s.probes.iter().map(|p| async move {
         let result = tokio::time::timeout(PROBE_TIMEOUT, (p.run)())
             .await

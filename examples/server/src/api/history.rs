@@ -1,5 +1,7 @@
 //! The history API: filtered, paginated alerts and one alert's timeline.
 
+use std::sync::Arc;
+
 use alertkit_core::traits::Cursor;
 use alertkit_core::{Fingerprint, HistoryQuery, Matchers, Severity, Status};
 use axum::extract::rejection::QueryRejection;
@@ -136,7 +138,7 @@ impl From<alertkit_core::traits::DeliveryAttempt> for DeliveryView {
     )
 )]
 pub(crate) async fn history_list(
-    State(s): State<AppState>,
+    State(s): State<Arc<AppState>>,
     params: Result<Query<ListParams>, QueryRejection>,
 ) -> Result<Response, ApiError> {
     // Read-your-writes: everything acknowledged so far is in history.
@@ -169,7 +171,7 @@ pub(crate) async fn history_list(
     )
 )]
 pub(crate) async fn history_one(
-    State(s): State<AppState>,
+    State(s): State<Arc<AppState>>,
     Path(fingerprint): Path<String>,
 ) -> Result<Response, ApiError> {
     // Read-your-writes: everything acknowledged so far is in history.

@@ -1,5 +1,7 @@
 //! Ingest: Alertmanager's webhook and API v2 bodies into the pipeline.
 
+use std::sync::Arc;
+
 use alertkit_core::pipeline::IngestReceipt;
 use alertkit_core::{ApiV2Defaults, Origin, SourceBatch, WebhookMessage, parse_postable_alerts};
 use axum::Json;
@@ -122,7 +124,7 @@ pub(super) fn check_count(s: &AppState, n: usize) -> Result<(), ApiError> {
     security((), ("ingest_bearer" = []), ("ingest_basic" = []))
 )]
 pub(crate) async fn webhook(
-    State(s): State<AppState>,
+    State(s): State<Arc<AppState>>,
     headers: HeaderMap,
     body: Result<Bytes, BytesRejection>,
 ) -> Result<Json<IngestResponse>, ApiError> {
@@ -160,7 +162,7 @@ pub(crate) async fn webhook(
     security((), ("ingest_bearer" = []), ("ingest_basic" = []))
 )]
 pub(crate) async fn api_v2_alerts(
-    State(s): State<AppState>,
+    State(s): State<Arc<AppState>>,
     headers: HeaderMap,
     body: Result<Bytes, BytesRejection>,
 ) -> Result<Response, ApiError> {

@@ -1,6 +1,8 @@
 //! Operations: Prometheus metrics, the OpenAPI document, the admin view of
 //! the configuration.
 
+use std::sync::Arc;
+
 use axum::extract::State;
 use axum::http::{StatusCode, header};
 use axum::response::{IntoResponse, Response};
@@ -29,7 +31,7 @@ pub(crate) struct OpenApiJson(pub(crate) Bytes);
         (status = 503, description = "no metrics recorder", body = ErrorBody),
     )
 )]
-pub(crate) async fn metrics(State(s): State<AppState>) -> Response {
+pub(crate) async fn metrics(State(s): State<Arc<AppState>>) -> Response {
     if let Some(db) = &s.database {
         telemetry::record_pool(db.pool_status());
     }
@@ -164,6 +166,6 @@ impl From<&Config> for ConfigView {
     ),
     security(("admin_bearer" = []), ("admin_key" = []))
 )]
-pub(crate) async fn admin_config(State(s): State<AppState>) -> Json<ConfigView> {
+pub(crate) async fn admin_config(State(s): State<Arc<AppState>>) -> Json<ConfigView> {
     Json(ConfigView::from(&*s.config))
 }

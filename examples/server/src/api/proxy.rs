@@ -2,6 +2,8 @@
 //! outbox), then wait — boundedly — for each alert's classification and
 //! per-target delivery outcome, and answer with them.
 
+use std::sync::Arc;
+
 use std::collections::HashSet;
 use std::time::{Duration, Instant};
 
@@ -100,7 +102,7 @@ fn outcome(a: &DeliveryAttempt) -> TargetOutcome {
     security((), ("ingest_bearer" = []), ("ingest_basic" = []))
 )]
 pub(crate) async fn webhook_proxy(
-    State(s): State<AppState>,
+    State(s): State<Arc<AppState>>,
     headers: HeaderMap,
     body: Result<Bytes, BytesRejection>,
 ) -> Result<Json<ProxyResponse>, ApiError> {

@@ -1,6 +1,8 @@
 //! Publishing: targets (secrets redacted), the publishing mode, reloads and
 //! dead letters.
 
+use std::sync::Arc;
+
 use alertkit_core::traits::{DeadLetter, DeadLetterQuery};
 use axum::Json;
 use axum::extract::rejection::JsonRejection;
@@ -33,7 +35,7 @@ fn publishing(s: &AppState) -> Result<&Publishing, ApiError> {
     )
 )]
 pub(crate) async fn targets(
-    State(s): State<AppState>,
+    State(s): State<Arc<AppState>>,
 ) -> Result<Json<serde_json::Value>, ApiError> {
     Ok(Json(publishing(&s)?.view()))
 }
@@ -52,7 +54,7 @@ pub(crate) struct ModeView {
     tag = "publishing",
     responses((status = 200, description = "the mode", body = ModeView))
 )]
-pub(crate) async fn mode(State(s): State<AppState>) -> Json<ModeView> {
+pub(crate) async fn mode(State(s): State<Arc<AppState>>) -> Json<ModeView> {
     Json(ModeView {
         mode: s
             .publishing
@@ -76,7 +78,7 @@ pub(crate) async fn mode(State(s): State<AppState>) -> Json<ModeView> {
     security(("admin_bearer" = []), ("admin_key" = []))
 )]
 pub(crate) async fn reload_targets(
-    State(s): State<AppState>,
+    State(s): State<Arc<AppState>>,
     body: Result<Json<ReloadRequest>, JsonRejection>,
 ) -> Result<Json<serde_json::Value>, ApiError> {
     let _empty = json_body(body)?;
@@ -182,7 +184,7 @@ impl From<DeadLetter> for DeadLetterView {
     )
 )]
 pub(crate) async fn dead_letters(
-    State(s): State<AppState>,
+    State(s): State<Arc<AppState>>,
     Query(p): Query<DeadLetterParams>,
 ) -> Result<Json<Vec<DeadLetterView>>, ApiError> {
     let list = publishing(&s)?
@@ -229,7 +231,7 @@ pub(crate) struct CountView {
 fn selected(
     s: &AppState,
     body: Result<Json<DeadLetterSelection>, JsonRejection>,
-) -> Result<(std::sync::Arc<dyn alertkit_core::Outbox>, DeadLetterQuery), ApiError> {
+) -> Result<(Arc<dyn alertkit_core::Outbox>, DeadLetterQuery), ApiError> {
     let query = json_body(body)?.query();
     Ok((publishing(s)?.outbox(), query))
 }
@@ -255,7 +257,7 @@ fn count(result: Result<u64, alertkit_core::StoreError>) -> Result<Json<CountVie
     security(("admin_bearer" = []), ("admin_key" = []))
 )]
 pub(crate) async fn replay_dead_letters(
-    State(s): State<AppState>,
+    State(s): State<Arc<AppState>>,
     body: Result<Json<DeadLetterSelection>, JsonRejection>,
 ) -> Result<Json<CountView>, ApiError> {
     let (outbox, query) = selected(&s, body)?;
@@ -277,7 +279,7 @@ pub(crate) async fn replay_dead_letters(
     security(("admin_bearer" = []), ("admin_key" = []))
 )]
 pub(crate) async fn purge_dead_letters(
-    State(s): State<AppState>,
+    State(s): State<Arc<AppState>>,
     body: Result<Json<DeadLetterSelection>, JsonRejection>,
 ) -> Result<Json<CountView>, ApiError> {
     let (outbox, query) = selected(&s, body)?;

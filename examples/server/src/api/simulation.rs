@@ -2,6 +2,8 @@
 //! delivered, and a bundled sample set to feed in. Every route answers 404
 //! when simulation is off.
 
+use std::sync::Arc;
+
 use axum::Json;
 use axum::extract::State;
 use axum::extract::rejection::JsonRejection;
@@ -47,7 +49,9 @@ pub(crate) struct SimulationStatus {
     ),
     security(("admin_bearer" = []), ("admin_key" = []))
 )]
-pub(crate) async fn status(State(s): State<AppState>) -> Result<Json<SimulationStatus>, ApiError> {
+pub(crate) async fn status(
+    State(s): State<Arc<AppState>>,
+) -> Result<Json<SimulationStatus>, ApiError> {
     let r = recorder(&s)?;
     Ok(Json(SimulationStatus {
         enabled: true,
@@ -84,7 +88,7 @@ pub(crate) struct SimulatedNotification {
     security(("admin_bearer" = []), ("admin_key" = []))
 )]
 pub(crate) async fn notifications(
-    State(s): State<AppState>,
+    State(s): State<Arc<AppState>>,
 ) -> Result<Json<Vec<SimulatedNotification>>, ApiError> {
     let r = recorder(&s)?;
     Ok(Json(
@@ -130,7 +134,7 @@ pub(crate) struct Cleared {
     security(("admin_bearer" = []), ("admin_key" = []))
 )]
 pub(crate) async fn clear(
-    State(s): State<AppState>,
+    State(s): State<Arc<AppState>>,
     body: Result<Json<ClearRequest>, JsonRejection>,
 ) -> Result<Json<Cleared>, ApiError> {
     let r = recorder(&s)?;
@@ -197,7 +201,7 @@ pub(crate) struct Seeded {
     security(("admin_bearer" = []), ("admin_key" = []))
 )]
 pub(crate) async fn seed(
-    State(s): State<AppState>,
+    State(s): State<Arc<AppState>>,
     body: Result<Json<SeedRequest>, JsonRejection>,
 ) -> Result<Json<Seeded>, ApiError> {
     recorder(&s)?;

@@ -1,5 +1,7 @@
 //! History statistics: counts over an interval, top firing and flapping alerts.
 
+use std::sync::Arc;
+
 use std::time::Duration;
 
 use alertkit_core::traits::{StatsQuery, validate_per_hour};
@@ -127,7 +129,7 @@ pub(crate) struct StatsView {
     )
 )]
 pub(crate) async fn history_stats(
-    State(s): State<AppState>,
+    State(s): State<Arc<AppState>>,
     Query(p): Query<StatsParams>,
 ) -> Result<Json<StatsView>, ApiError> {
     // Read-your-writes: everything acknowledged so far is in history.
@@ -182,7 +184,7 @@ pub(crate) struct TopView {
     )
 )]
 pub(crate) async fn history_top(
-    State(s): State<AppState>,
+    State(s): State<Arc<AppState>>,
     Query(p): Query<StatsParams>,
 ) -> Result<Json<Vec<TopView>>, ApiError> {
     // Read-your-writes: everything acknowledged so far is in history.
@@ -229,7 +231,7 @@ pub(crate) struct FlappingView {
     )
 )]
 pub(crate) async fn history_flapping(
-    State(s): State<AppState>,
+    State(s): State<Arc<AppState>>,
     Query(p): Query<StatsParams>,
 ) -> Result<Json<Vec<FlappingView>>, ApiError> {
     // Read-your-writes: everything acknowledged so far is in history.
