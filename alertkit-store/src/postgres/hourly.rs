@@ -18,10 +18,10 @@ use std::collections::HashMap;
 
 use alertkit_core::{AlertRecord, Severity, Status, StoreError};
 use sqlx::Postgres;
-use sqlx::postgres::PgArguments;
+use sqlx::postgres::{PgArguments, PgPool};
 use sqlx::query::Query;
 
-use crate::sql::codec::nanos;
+use crate::sql::codec::{db, nanos};
 use crate::sql::stats::{Tally, namespace};
 
 /// An hour in Unix nanoseconds.
@@ -227,6 +227,52 @@ pub(super) fn tally(rows: Vec<ReadRow>) -> Tally {
         }
     }
     t
+}
+
+/// A counter row that counts nothing.
+macro_rules! counts_nothing {
+    () => {
+        "(alerts, firing, critical, warning, info, noise, firings, resolutions, ttr_count, \
+          ttr_sum) = (0, 0, 0, 0, 0, 0, 0, 0, 0, 0)"
+    };
+}
+
+/// Deletes up to `$2` counter rows of hours before `$1` (an hour number)
+/// that count nothing: what retention emptied.
+/// The outer condition repeats the inner one: Postgres re-checks only the
+/// outer `WHERE` of a row a concurrent writer changed meanwhile.
+const DROP_EMPTY: &str = concat!(
+    "DELETE FROM alertkit_stats_hourly WHERE ctid IN ( \
+       SELECT ctid FROM alertkit_stats_hourly WHERE dim IN (0, 1) AND hour < $1 AND ",
+    counts_nothing!(),
+    " LIMIT $2) AND ",
+    counts_nothing!()
+);
+
+/// Deletes the counter rows that count nothing in the hours wholly before
+/// `cutoff` (nanoseconds), in batches of `batch`, so pruned hours leave no
+/// rows behind. A writer adding to such a row meanwhile is safe: the delete
+/// re-checks a row it waited for, and an upsert after it inserts afresh.
+pub(super) async fn drop_empty(
+    pool: &PgPool,
+    cutoff: i64,
+    batch: usize,
+) -> Result<u64, StoreError> {
+    let limit = i64::try_from(batch.clamp(1, 100_000)).unwrap_or(5000);
+    let mut dropped = 0;
+    loop {
+        let n = sqlx::query(DROP_EMPTY)
+            .bind(hour(cutoff))
+            .bind(limit)
+            .execute(pool)
+            .await
+            .map_err(db)?
+            .rows_affected();
+        dropped += n;
+        if n < limit as u64 {
+            return Ok(dropped);
+        }
+    }
 }
 
 /// A statistics interval `[since, until)` (nanoseconds) cut into whole

@@ -157,12 +157,29 @@ impl PostgresHistoryStore {
     }
 
     /// Deletes what `policy` no longer keeps, in batches of short
-    /// transactions (no long locks; replicas may prune concurrently).
+    /// transactions (no long locks; replicas may prune concurrently), and
+    /// then the statistics counters of the hours it emptied.
     pub async fn prune(
         &self,
         policy: &crate::RetentionPolicy,
     ) -> Result<crate::PruneReport, StoreError> {
-        crate::sql::retention::run(policy, OffsetDateTime::now_utc(), |i, cutoff, limit| {
+        let now = OffsetDateTime::now_utc();
+        let report = self.prune_rows(policy, now).await?;
+        let cutoff = policy
+            .history
+            .and_then(|keep| crate::sql::retention::cutoff(now, keep));
+        if let Some(cutoff) = cutoff {
+            hourly::drop_empty(&self.pool, cutoff, policy.batch).await?;
+        }
+        Ok(report)
+    }
+
+    async fn prune_rows(
+        &self,
+        policy: &crate::RetentionPolicy,
+        now: OffsetDateTime,
+    ) -> Result<crate::PruneReport, StoreError> {
+        crate::sql::retention::run(policy, now, |i, cutoff, limit| {
             let prune = &crate::sql::retention::PRUNES[i];
             let sql = prune.sql.replace('?', "$");
             async move {

@@ -134,6 +134,13 @@ pub(crate) const PRUNES: [Prune; 5] = [
     },
 ];
 
+/// The cutoff of keeping `keep` at `now`, in stored nanoseconds; `None`
+/// when it falls before any storable time (nothing is that old).
+pub(crate) fn cutoff(now: OffsetDateTime, keep: Duration) -> Option<i64> {
+    let keep = time::Duration::try_from(keep).ok()?;
+    nanos("cutoff", now.checked_sub(keep)?).ok()
+}
+
 /// Runs every prune the policy asks for: `delete(index, cutoff, limit)`
 /// runs `PRUNES[index]` once and returns the rows it deleted.
 pub(crate) async fn run<F, Fut>(
@@ -152,7 +159,9 @@ where
         let Some(keep) = (p.keep)(policy) else {
             continue;
         };
-        let cutoff = nanos("cutoff", now - keep)?;
+        let Some(cutoff) = cutoff(now, keep) else {
+            continue;
+        };
         loop {
             let n = delete(i, cutoff, limit).await?;
             *(p.which)(&mut report) += n;
@@ -168,6 +177,23 @@ where
 
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn cutoffs_beyond_the_storable_range_keep_everything() {
+        use std::time::Duration;
+
+        let now = time::OffsetDateTime::now_utc();
+        let day = Duration::from_secs(86_400);
+        assert!(super::cutoff(now, 30 * day).is_some());
+        // Before 1677, the first storable time; and beyond any date.
+        assert_eq!(super::cutoff(now, 400 * 366 * day), None);
+        assert_eq!(super::cutoff(now, Duration::MAX), None);
+        let policy = super::RetentionPolicy::keep_days(u64::MAX);
+        assert_eq!(
+            policy.history.and_then(|keep| super::cutoff(now, keep)),
+            None
+        );
+    }
+
     #[test]
     fn the_event_prune_names_every_kind() {
         for kind in alertkit_core::EventKind::ALL {

@@ -212,6 +212,18 @@ async fn hourly_stats_counters_agree_with_the_rows() {
     let report = store.prune(&policy).await.unwrap();
     assert!(report.events > 0 && report.alerts > 0, "{report:?}");
     assert_counters_match_rows(&pool, &schema).await;
+    // The hours retention emptied leave no counter rows behind.
+    let cutoff_hour = (at - time::Duration::hours(3)).unix_timestamp() / 3600;
+    let empty: i64 = sqlx::query_scalar(sqlx::AssertSqlSafe(format!(
+        "SELECT count(*) FROM {schema}.alertkit_stats_hourly WHERE hour < $1 AND \
+         (alerts, firing, critical, warning, info, noise, firings, resolutions, ttr_count, \
+          ttr_sum) = (0, 0, 0, 0, 0, 0, 0, 0, 0, 0)"
+    )))
+    .bind(cutoff_hour)
+    .fetch_one(&pool)
+    .await
+    .unwrap();
+    assert_eq!(empty, 0, "empty counter rows before the cutoff");
 }
 
 /// Asserts `schema`'s non-zero hourly counters equal a recount of its rows.
