@@ -101,6 +101,17 @@ fn webhook_with(n: usize) -> Vec<u8> {
     serde_json::to_vec(&json!({"version": "4", "status": "firing", "alerts": alerts})).unwrap()
 }
 
+/// A fresh directory under the temp dir, named `alertkit-<tag>-<pid>-<nanos>`.
+fn fresh_dir(tag: &str) -> std::path::PathBuf {
+    let dir = std::env::temp_dir().join(format!(
+        "alertkit-{tag}-{}-{}",
+        std::process::id(),
+        time::OffsetDateTime::now_utc().unix_timestamp_nanos()
+    ));
+    std::fs::create_dir_all(&dir).unwrap();
+    dir
+}
+
 /// A real HTTP target on loopback answering 200 at `/hook`, a fresh temp
 /// directory, and a `targets.toml` in it naming the target `oncall`.
 async fn loopback_target(
@@ -115,12 +126,7 @@ async fn loopback_target(
         .respond_with(ResponseTemplate::new(200))
         .mount(&target)
         .await;
-    let dir = std::env::temp_dir().join(format!(
-        "alertkit-{tag}-{}-{}",
-        std::process::id(),
-        time::OffsetDateTime::now_utc().unix_timestamp_nanos()
-    ));
-    std::fs::create_dir_all(&dir).unwrap();
+    let dir = fresh_dir(tag);
     let targets = dir.join("targets.toml");
     std::fs::write(
         &targets,

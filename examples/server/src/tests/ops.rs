@@ -62,12 +62,7 @@ async fn metrics_are_scraped_in_prometheus_text() {
 
 #[tokio::test]
 async fn db_connection_gauges_are_set_when_scraped() {
-    let dir = std::env::temp_dir().join(format!(
-        "alertkit-server-pool-{}-{}",
-        std::process::id(),
-        time::OffsetDateTime::now_utc().unix_timestamp_nanos()
-    ));
-    std::fs::create_dir_all(&dir).unwrap();
+    let dir = super::fresh_dir("server-pool");
     let url = format!("sqlite://{}", dir.join("pool.db").display());
     let cfg = config(&[("DATABASE_URL", &url), ("DATABASE_POOL_SIZE", "3")]);
     let opened = crate::store::open(&cfg.database).await.unwrap();

@@ -147,12 +147,7 @@ async fn webhooks_are_delivered_to_the_configured_target_and_logged() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn simulation_records_instead_of_sending() {
-    let dir = std::env::temp_dir().join(format!(
-        "alertkit-server-sim-{}-{}",
-        std::process::id(),
-        time::OffsetDateTime::now_utc().unix_timestamp_nanos()
-    ));
-    std::fs::create_dir_all(&dir).unwrap();
+    let dir = super::fresh_dir("server-sim");
     let key = "simulation-admin-key-0123456789";
     let cfg = config(&[
         (

@@ -10,12 +10,7 @@ use crate::retention;
 
 #[tokio::test]
 async fn the_server_prunes_old_history_on_schedule() {
-    let dir = std::env::temp_dir().join(format!(
-        "alertkit-server-retention-{}-{}",
-        std::process::id(),
-        time::OffsetDateTime::now_utc().unix_timestamp_nanos()
-    ));
-    std::fs::create_dir_all(&dir).unwrap();
+    let dir = super::fresh_dir("server-retention");
     let url = format!("sqlite://{}", dir.join("retention.db").display());
     let cfg = config(&[("DATABASE_URL", &url)]);
     let opened = crate::store::open(&cfg.database).await.unwrap();

@@ -24,12 +24,7 @@ struct Sim {
 
 /// The app in simulation mode over a fresh SQLite file.
 async fn simulation(tag: &str) -> Sim {
-    let dir = std::env::temp_dir().join(format!(
-        "alertkit-server-{tag}-{}-{}",
-        std::process::id(),
-        time::OffsetDateTime::now_utc().unix_timestamp_nanos()
-    ));
-    std::fs::create_dir_all(&dir).unwrap();
+    let dir = super::fresh_dir(&format!("server-{tag}"));
     let cfg = config(&[
         (
             "DATABASE_URL",
