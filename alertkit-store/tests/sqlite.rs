@@ -9,7 +9,7 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 
 use alertkit_core::testing::conformance;
 use alertkit_core::{Alert, EventKind, HistoryStore, LabelSet, Receipt, StoreError};
-use alertkit_store::{OutboxOptions, SqliteHistoryStore};
+use alertkit_store::{OutboxOptions, SqliteHistoryStore, SqliteOptions};
 use time::OffsetDateTime;
 
 /// A fresh database file per store, removed at the end of the test process.
@@ -103,9 +103,10 @@ fn sqlite_outbox_conforms() {
 #[tokio::test]
 async fn retention_prunes_old_history_in_batches() {
     let path = temp_db();
-    let store = SqliteHistoryStore::open(path.to_str().unwrap())
-        .await
-        .unwrap();
+    // Merging after every batch: pruned alerts' fingerprints are settled.
+    let mut options = SqliteOptions::new(path.to_str().unwrap());
+    options.fingerprint_merge_min = 1;
+    let store = SqliteHistoryStore::open_with(options).await.unwrap();
     store.set_outbox(OutboxOptions::new(["t"], std::time::Duration::ZERO));
     common::retention(&store, |p| {
         let store = store.clone();
@@ -121,6 +122,18 @@ async fn retention_prunes_old_history_in_batches() {
         .await
         .unwrap();
     assert_eq!(events, 1, "only the current alert's firing is left");
+    // Their fingerprints went too: a pruned alert that fires again is new.
+    let (unmapped, stale): (i64, i64) = sqlx::query_as(
+        "SELECT (SELECT count(*) FROM alertkit_alerts a WHERE NOT EXISTS \
+                   (SELECT 1 FROM alertkit_fingerprints f WHERE f.alert_id = a.id \
+                      AND f.fingerprint = a.fingerprint)), \
+                (SELECT count(*) FROM alertkit_fingerprints f WHERE NOT EXISTS \
+                   (SELECT 1 FROM alertkit_alerts a WHERE a.id = f.alert_id))",
+    )
+    .fetch_one(&pool)
+    .await
+    .unwrap();
+    assert_eq!((unmapped, stale), (0, 0));
 }
 
 #[test]
@@ -262,6 +275,111 @@ async fn timeline_migration_keys_old_events_by_their_alert() {
         .await
         .unwrap();
     common::migrated_timeline_reads_back(&store).await;
+}
+
+// --- fingerprint lookups in two levels ---------------------------------------------
+
+/// A store that merges its recent fingerprints after every batch, so that
+/// every lookup crosses both levels.
+async fn merging_store() -> SqliteHistoryStore {
+    let mut options = SqliteOptions::new(temp_db().to_str().unwrap());
+    options.fingerprint_merge_min = 1;
+    SqliteHistoryStore::open_with(options).await.unwrap()
+}
+
+#[test]
+fn sqlite_history_store_conforms_while_merging_fingerprints() {
+    conformance::history_store(merging_store);
+}
+
+#[test]
+fn sqlite_history_stats_conform_while_merging_fingerprints() {
+    conformance::history_stats(merging_store);
+}
+
+/// Counts of (recent, settled) fingerprints.
+async fn levels(path: &std::path::Path) -> (i64, i64) {
+    let pool = sqlx::SqlitePool::connect(&format!("sqlite://{}", path.display()))
+        .await
+        .unwrap();
+    let counts = sqlx::query_as(
+        "SELECT (SELECT count(*) FROM alertkit_fingerprints_recent), \
+                (SELECT count(*) FROM alertkit_fingerprints_settled)",
+    )
+    .fetch_one(&pool)
+    .await
+    .unwrap();
+    pool.close().await;
+    counts
+}
+
+/// Fingerprints move from the recent table to the settled one a slice per
+/// batch; replays find them on either side, and the database itself
+/// refuses a second row for a fingerprint and a changed fingerprint.
+#[tokio::test]
+async fn fingerprints_settle_and_stay_unique() {
+    let path = temp_db();
+    let mut options = SqliteOptions::new(path.to_str().unwrap());
+    options.fingerprint_merge_min = 64;
+    let store = SqliteHistoryStore::open_with(options).await.unwrap();
+    let now = OffsetDateTime::now_utc();
+    let receipts: Vec<Receipt> = (0..200)
+        .map(|i| {
+            let alert = Alert::firing(
+                LabelSet::from_pairs([("alertname", "Settle"), ("n", &i.to_string())]),
+                now,
+            );
+            Receipt::new(alert, now)
+        })
+        .collect();
+    for chunk in receipts.chunks(10) {
+        store.record(chunk).await.unwrap();
+    }
+    let (recent, settled) = levels(&path).await;
+    assert_eq!(recent + settled, 200);
+    assert!(
+        settled > 0 && recent > 0,
+        "{recent} recent, {settled} settled"
+    );
+    // Every alert is found (a replay changes nothing) and readable.
+    for chunk in receipts.chunks(50) {
+        let changes = store.record(chunk).await.unwrap().changes;
+        assert!(changes.iter().all(Option::is_none), "{changes:?}");
+    }
+    for r in &receipts {
+        let fp = r.alert.fingerprint();
+        assert!(store.get(fp).await.unwrap().is_some());
+        assert_eq!(store.timeline(fp).await.unwrap().len(), 1);
+    }
+    assert_eq!(levels(&path).await.0 + levels(&path).await.1, 200);
+
+    let pool = sqlx::SqlitePool::connect(&format!("sqlite://{}", path.display()))
+        .await
+        .unwrap();
+    let (settled_fp,): (i64,) =
+        sqlx::query_as("SELECT fingerprint FROM alertkit_fingerprints_settled LIMIT 1")
+            .fetch_one(&pool)
+            .await
+            .unwrap();
+    let duplicate = sqlx::query(
+        "INSERT INTO alertkit_alerts (fingerprint, labels, annotations, status, starts_at, \
+         first_seen, last_seen, last_changed, fire_count, transitions, generator_url) \
+         VALUES (?1, '{}', '{}', 0, 1, 1, 1, 1, 1, 0, '')",
+    )
+    .bind(settled_fp)
+    .execute(&pool)
+    .await
+    .unwrap_err();
+    assert!(duplicate.to_string().contains("UNIQUE"), "{duplicate}");
+    let changed = sqlx::query(
+        "UPDATE alertkit_alerts SET fingerprint = fingerprint + 1 WHERE fingerprint = ?1",
+    )
+    .bind(settled_fp)
+    .execute(&pool)
+    .await
+    .unwrap_err();
+    assert!(changed.to_string().contains("cannot change"), "{changed}");
+    pool.close().await;
 }
 
 // --- the intake journal ------------------------------------------------------------

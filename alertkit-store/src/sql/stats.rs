@@ -62,22 +62,59 @@ pub(crate) const EVENT_COUNTS: &str = "SELECT \
      FROM alertkit_events \
      WHERE kind IN ('firing', 'refired', 'resolved') AND at >= ?1 AND at < ?2";
 
+/// `TOP_FIRING` with `$alert`, the join that names each `t.fingerprint`'s alert `a`.
+macro_rules! top_firing {
+    ($alert:expr) => {
+        concat!(
+            "SELECT t.fingerprint, t.n, t.last_at, a.labels, a.namespace \
+             FROM (SELECT fingerprint, count(*) AS n, max(at) AS last_at FROM alertkit_events \
+                   WHERE kind IN ('firing', 'refired') AND at >= ?1 AND at < ?2 \
+                   GROUP BY fingerprint ORDER BY n DESC, fingerprint LIMIT ?3) t ",
+            $alert,
+            " ORDER BY t.n DESC, t.fingerprint"
+        )
+    };
+}
+
+/// `FLAPPING` with `$alert`, as for [`top_firing`].
+macro_rules! flapping {
+    ($alert:expr) => {
+        concat!(
+            "SELECT t.fingerprint, t.n, a.labels, a.namespace \
+             FROM (SELECT fingerprint, count(*) AS n FROM alertkit_events \
+                   WHERE kind IN ('firing', 'resolved', 'refired') AND at >= ?1 AND at < ?2 \
+                   GROUP BY fingerprint HAVING count(*) >= ?4 \
+                   ORDER BY n DESC, fingerprint LIMIT ?3) t ",
+            $alert,
+            " ORDER BY t.n DESC, t.fingerprint"
+        )
+    };
+}
+
+/// The alert of `t.fingerprint` by the unique fingerprint index (Postgres).
+macro_rules! alert_by_index {
+    () => {
+        "LEFT JOIN alertkit_alerts a ON a.fingerprint = t.fingerprint"
+    };
+}
+
+/// The alert of `t.fingerprint` through SQLite's two lookup tables.
+macro_rules! alert_by_lookup {
+    () => {
+        "LEFT JOIN alertkit_alerts a ON a.id = \
+         (SELECT alert_id FROM alertkit_fingerprints WHERE fingerprint = t.fingerprint)"
+    };
+}
+
 /// Most `firing`/`refired` events per alert, named from the alerts table.
-pub(crate) const TOP_FIRING: &str = "SELECT t.fingerprint, t.n, t.last_at, a.labels, a.namespace \
-     FROM (SELECT fingerprint, count(*) AS n, max(at) AS last_at FROM alertkit_events \
-           WHERE kind IN ('firing', 'refired') AND at >= ?1 AND at < ?2 \
-           GROUP BY fingerprint ORDER BY n DESC, fingerprint LIMIT ?3) t \
-     LEFT JOIN alertkit_alerts a ON a.fingerprint = t.fingerprint \
-     ORDER BY t.n DESC, t.fingerprint";
+pub(crate) const TOP_FIRING: &str = top_firing!(alert_by_index!());
+/// [`TOP_FIRING`] for SQLite.
+pub(crate) const TOP_FIRING_SQLITE: &str = top_firing!(alert_by_lookup!());
 
 /// Alerts with at least `?4` state changes, named from the alerts table.
-pub(crate) const FLAPPING: &str = "SELECT t.fingerprint, t.n, a.labels, a.namespace \
-     FROM (SELECT fingerprint, count(*) AS n FROM alertkit_events \
-           WHERE kind IN ('firing', 'resolved', 'refired') AND at >= ?1 AND at < ?2 \
-           GROUP BY fingerprint HAVING count(*) >= ?4 \
-           ORDER BY n DESC, fingerprint LIMIT ?3) t \
-     LEFT JOIN alertkit_alerts a ON a.fingerprint = t.fingerprint \
-     ORDER BY t.n DESC, t.fingerprint";
+pub(crate) const FLAPPING: &str = flapping!(alert_by_index!());
+/// [`FLAPPING`] for SQLite.
+pub(crate) const FLAPPING_SQLITE: &str = flapping!(alert_by_lookup!());
 
 /// `ALERT_COUNTS` row.
 pub(crate) type AlertCounts = (i64, i64, i64, i64, i64, i64);

@@ -19,8 +19,10 @@ use time::OffsetDateTime;
 use crate::sql::codec::{self, VerdictJson, db, fp_key, json, nanos, status_code};
 use crate::sql::outbox::{EnqueueRows, OutboxOptions, OutboxState};
 use crate::sql::timeline::{self, AlertIds};
+use fingerprints::Levels;
 
 mod checkpoint;
+mod fingerprints;
 mod journal;
 mod outbox;
 mod pool;
@@ -43,6 +45,10 @@ pub struct SqliteOptions {
     pub read_connections: u32,
     /// How long a caller waits for a connection before [`StoreError::Timeout`].
     pub acquire_timeout: Duration,
+    /// Fewest new fingerprints the small lookup table gathers before the
+    /// writer merges them into the large one (default 16,384; the store
+    /// raises it as the database grows). Lower it only to test merges.
+    pub fingerprint_merge_min: u64,
 }
 
 impl SqliteOptions {
@@ -53,6 +59,7 @@ impl SqliteOptions {
             migrate: true,
             read_connections: 4,
             acquire_timeout: Duration::from_secs(5),
+            fingerprint_merge_min: 16_384,
         }
     }
 }
@@ -81,6 +88,7 @@ pub struct SqliteHistoryStore {
     write: SqlitePool,
     read: SqlitePool,
     outbox: Arc<OutboxState>,
+    levels: Arc<Levels>,
 }
 
 impl SqliteHistoryStore {
@@ -131,10 +139,12 @@ impl SqliteHistoryStore {
             .connect_with(connect.read_only(true))
             .await
             .map_err(db)?;
+        let levels = Levels::open(&write, options.fingerprint_merge_min).await?;
         Ok(Self {
             write,
             read,
             outbox: Arc::default(),
+            levels: Arc::new(levels),
         })
     }
 
@@ -172,11 +182,14 @@ impl SqliteHistoryStore {
     }
 }
 
-const SELECT_ALERT: &str = "SELECT * FROM alertkit_alerts WHERE fingerprint = ?1";
+/// One alert's row, by fingerprint (see [`fingerprints`] for the lookup).
+const SELECT_ALERT: &str = "SELECT * FROM alertkit_alerts \
+     WHERE id = (SELECT alert_id FROM alertkit_fingerprints WHERE fingerprint = ?1)";
 
 /// One alert's timeline rows, by its row id (see [`crate::sql::timeline`]).
 const TIMELINE: &str = "SELECT * FROM alertkit_events \
-     WHERE alert_id = (SELECT id FROM alertkit_alerts WHERE fingerprint = ?1) ORDER BY id";
+     WHERE alert_id = (SELECT alert_id FROM alertkit_fingerprints WHERE fingerprint = ?1) \
+     ORDER BY id";
 
 /// Rows per multi-row `INSERT`: every full chunk reuses one prepared
 /// statement; each statement is one round trip to sqlx's SQLite worker.
@@ -251,7 +264,7 @@ async fn insert_events(
 }
 
 /// Turns [`write_alerts`]' inserts into updates of every mutable column.
-const UPSERT: &str = " ON CONFLICT (fingerprint) DO UPDATE SET \
+const UPSERT: &str = " ON CONFLICT (id) DO UPDATE SET \
        annotations = excluded.annotations, status = excluded.status, \
        starts_at = excluded.starts_at, ends_at = excluded.ends_at, \
        last_seen = excluded.last_seen, last_changed = excluded.last_changed, \
@@ -260,48 +273,35 @@ const UPSERT: &str = " ON CONFLICT (fingerprint) DO UPDATE SET \
        severity = excluded.severity";
 
 /// How [`write_alerts`] writes its rows.
-enum AlertWrite<'a> {
-    /// New rows, with the ids assigned to them.
-    Insert(&'a AlertIds),
-    /// Stored rows: inserts made upserts by [`UPSERT`] (their ids stay).
+#[derive(Clone, Copy)]
+enum AlertWrite {
+    /// New rows (a trigger maps their fingerprints to their ids).
+    Insert,
+    /// Stored rows: inserts made upserts on their ids by [`UPSERT`].
     Upsert,
 }
 
-/// Writes `records`.
+/// Writes `records`, under the ids in `ids`.
 async fn write_alerts(
     tx: &mut Transaction<'_, Sqlite>,
     records: &[AlertRecord],
-    how: AlertWrite<'_>,
+    ids: &AlertIds,
+    how: AlertWrite,
     verdicts: &mut VerdictJson,
 ) -> Result<(), StoreError> {
-    const COLUMNS: &str = "fingerprint, labels, annotations, status, starts_at, ends_at, \
-         first_seen, last_seen, last_changed, fire_count, transitions, classification, \
-         generator_url, severity, namespace";
-    let (head, columns, tail) = match how {
-        AlertWrite::Insert(_) => (
-            format!("INSERT OR FAIL INTO alertkit_alerts (id, {COLUMNS})"),
-            16,
-            "",
-        ),
-        AlertWrite::Upsert => (
-            format!("INSERT OR FAIL INTO alertkit_alerts ({COLUMNS})"),
-            15,
-            UPSERT,
-        ),
+    const HEAD: &str = "INSERT OR FAIL INTO alertkit_alerts (id, fingerprint, labels, \
+         annotations, status, starts_at, ends_at, first_seen, last_seen, last_changed, \
+         fire_count, transitions, classification, generator_url, severity, namespace)";
+    let tail = match how {
+        AlertWrite::Insert => "",
+        AlertWrite::Upsert => UPSERT,
     };
     execute_chunks(tx, records, |chunk| {
-        let mut q = sqlx::query(sqlx::AssertSqlSafe(values_sql(
-            &head,
-            columns,
-            chunk.len(),
-            tail,
-        )));
+        let mut q = sqlx::query(sqlx::AssertSqlSafe(values_sql(HEAD, 16, chunk.len(), tail)));
         for r in chunk {
             let key = fp_key(r.fingerprint);
-            if let AlertWrite::Insert(ids) = how {
-                q = q.bind(ids.require(key)?);
-            }
             q = q
+                .bind(ids.require(key)?)
                 .bind(key)
                 .bind(json(&r.labels)?)
                 .bind(json(&r.annotations)?)
@@ -348,7 +348,8 @@ impl HistoryStore for SqliteHistoryStore {
         // sqlx's SQLite worker thread.
         let mut tx = self.write.begin_with("BEGIN IMMEDIATE").await.map_err(db)?;
         let rows = sqlx::query(
-            "SELECT * FROM alertkit_alerts WHERE fingerprint IN (SELECT value FROM json_each(?1))",
+            "SELECT * FROM alertkit_alerts WHERE id IN (SELECT alert_id FROM alertkit_fingerprints \
+             WHERE fingerprint IN (SELECT value FROM json_each(?1)))",
         )
         .bind(json(&keys)?)
         .fetch_all(&mut *tx)
@@ -381,13 +382,16 @@ impl HistoryStore for SqliteHistoryStore {
             ids.insert(fp_key(r.fingerprint), id);
         }
         let mut verdicts = VerdictJson::default();
-        write_alerts(&mut tx, &inserted, AlertWrite::Insert(&ids), &mut verdicts).await?;
-        write_alerts(&mut tx, &updated, AlertWrite::Upsert, &mut verdicts).await?;
+        let mut step = self.levels.plan();
+        write_alerts(&mut tx, &inserted, &ids, AlertWrite::Insert, &mut verdicts).await?;
+        write_alerts(&mut tx, &updated, &ids, AlertWrite::Upsert, &mut verdicts).await?;
         insert_events(&mut tx, &batch.events, &ids, &mut verdicts).await?;
         if queued.len() > 0 {
             outbox::enqueue(&mut tx, &queued, nanos("now", now)?).await?;
         }
+        Levels::run(&mut step, &mut tx).await?;
         tx.commit().await.map_err(db)?;
+        self.levels.committed(step, inserted.len());
         Ok(RecordOutcome {
             changes: batch.changes,
         })
@@ -426,8 +430,9 @@ impl HistoryStore for SqliteHistoryStore {
               classification) \
              SELECT a.id, a.fingerprint, 'classified', ?2, a.status, a.starts_at, a.ends_at, NULL, \
                j.value ->> '$.c' \
-             FROM json_each(?1) AS j JOIN alertkit_alerts a \
-               ON a.fingerprint = j.value ->> '$.fp' AND a.starts_at = j.value ->> '$.s' \
+             FROM json_each(?1) AS j \
+             JOIN alertkit_fingerprints f ON f.fingerprint = j.value ->> '$.fp' \
+             JOIN alertkit_alerts a ON a.id = f.alert_id AND a.starts_at = j.value ->> '$.s' \
              ORDER BY j.key \
              RETURNING fingerprint, starts_at",
         )
@@ -442,7 +447,8 @@ impl HistoryStore for SqliteHistoryStore {
                 "UPDATE OR FAIL alertkit_alerts SET classification = j.value ->> '$.c', \
                    severity = j.value ->> '$.sev' \
                  FROM (SELECT value FROM json_each(?1) ORDER BY key DESC) AS j \
-                 WHERE alertkit_alerts.fingerprint = j.value ->> '$.fp' \
+                 WHERE alertkit_alerts.id = (SELECT alert_id FROM alertkit_fingerprints \
+                                             WHERE fingerprint = j.value ->> '$.fp') \
                    AND alertkit_alerts.starts_at = j.value ->> '$.s'",
             )
             .bind(&batch)

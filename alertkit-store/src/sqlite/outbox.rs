@@ -150,7 +150,8 @@ impl Outbox for SqliteHistoryStore {
             "SELECT o.id, o.attempts, o.target, o.kind, o.payload, o.received_at, o.enqueued_at, \
                a.classification, r.remote_ref \
              FROM alertkit_outbox o \
-             LEFT JOIN alertkit_alerts a ON a.fingerprint = o.fingerprint \
+             LEFT JOIN alertkit_alerts a ON a.id = \
+               (SELECT alert_id FROM alertkit_fingerprints WHERE fingerprint = o.fingerprint) \
              LEFT JOIN alertkit_delivery_refs r \
                ON r.target = o.target AND r.fingerprint = o.fingerprint \
              WHERE o.id IN (SELECT value FROM json_each(?1)) ORDER BY o.id",

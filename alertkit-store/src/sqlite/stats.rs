@@ -34,7 +34,7 @@ impl HistoryStats for SqliteHistoryStore {
 
     async fn top_firing(&self, query: &StatsQuery) -> Result<Vec<TopAlert>, StoreError> {
         let b = Bounds::new(query)?;
-        let rows = sqlx::query_as::<_, stats::TopRow>(stats::TOP_FIRING)
+        let rows = sqlx::query_as::<_, stats::TopRow>(stats::TOP_FIRING_SQLITE)
             .bind(b.since)
             .bind(b.until)
             .bind(b.limit)
@@ -51,7 +51,7 @@ impl HistoryStats for SqliteHistoryStore {
     ) -> Result<Vec<FlappingAlert>, StoreError> {
         let b = Bounds::new(query)?;
         let min = stats::min_transitions(query, min_transitions_per_hour)?;
-        let rows = sqlx::query_as::<_, stats::FlappingRow>(stats::FLAPPING)
+        let rows = sqlx::query_as::<_, stats::FlappingRow>(stats::FLAPPING_SQLITE)
             .bind(b.since)
             .bind(b.until)
             .bind(b.limit)
