@@ -31,8 +31,8 @@ const SLICES: u8 = 16;
 const BATCH_HINT: u64 = 4096;
 
 /// Merge pacing. The counts steer when to merge, nothing else: they start
-/// from the tables and follow the writes; rows that retention deletes are
-/// still counted until the store is reopened.
+/// from the tables and follow the writes; alerts that retention deletes
+/// are taken from the settled count (where old alerts are).
 #[derive(Debug)]
 pub(super) struct Levels {
     min_threshold: u64,
@@ -137,6 +137,12 @@ impl Levels {
             state.merging = (k + 1 < SLICES).then_some(k + 1);
         }
     }
+
+    /// After retention deleted `alerts` alerts (and their mappings).
+    pub(super) fn pruned(&self, alerts: u64) {
+        let mut state = self.state.lock().unwrap_or_else(|p| p.into_inner());
+        state.settled = state.settled.saturating_sub(alerts);
+    }
 }
 
 /// The first and last fingerprint key of slice `k` (of [`SLICES`], in
@@ -194,5 +200,9 @@ mod tests {
         assert!(levels.plan().slice.is_none());
         let state = *levels.state.lock().unwrap();
         assert_eq!((state.recent, state.settled), (0, 10));
+        levels.pruned(4);
+        assert_eq!(levels.state.lock().unwrap().settled, 6);
+        levels.pruned(100);
+        assert_eq!(levels.state.lock().unwrap().settled, 0);
     }
 }

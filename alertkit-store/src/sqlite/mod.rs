@@ -154,19 +154,22 @@ impl SqliteHistoryStore {
         &self,
         policy: &crate::RetentionPolicy,
     ) -> Result<crate::PruneReport, StoreError> {
-        crate::sql::retention::run(policy, OffsetDateTime::now_utc(), |i, cutoff, limit| {
-            let sql = crate::sql::retention::PRUNES[i].sql;
-            async move {
-                Ok(sqlx::query(sql)
-                    .bind(cutoff)
-                    .bind(limit)
-                    .execute(&self.write)
-                    .await
-                    .map_err(db)?
-                    .rows_affected())
-            }
-        })
-        .await
+        let report =
+            crate::sql::retention::run(policy, OffsetDateTime::now_utc(), |i, cutoff, limit| {
+                let sql = crate::sql::retention::PRUNES[i].sql;
+                async move {
+                    Ok(sqlx::query(sql)
+                        .bind(cutoff)
+                        .bind(limit)
+                        .execute(&self.write)
+                        .await
+                        .map_err(db)?
+                        .rows_affected())
+                }
+            })
+            .await?;
+        self.levels.pruned(report.alerts);
+        Ok(report)
     }
 
     /// Sets which targets `record` enqueues notifications for (none by
