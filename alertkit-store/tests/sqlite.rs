@@ -315,7 +315,7 @@ async fn levels(path: &std::path::Path) -> (i64, i64) {
 
 /// Fingerprints move from the recent table to the settled one a slice per
 /// batch; replays find them on either side, and the database itself
-/// refuses a second row for a fingerprint and a changed fingerprint.
+/// refuses a second mapping for a fingerprint and a changed fingerprint.
 #[tokio::test]
 async fn fingerprints_settle_and_stay_unique() {
     let path = temp_db();
@@ -361,16 +361,23 @@ async fn fingerprints_settle_and_stay_unique() {
             .fetch_one(&pool)
             .await
             .unwrap();
-    let duplicate = sqlx::query(
-        "INSERT INTO alertkit_alerts (fingerprint, labels, annotations, status, starts_at, \
-         first_seen, last_seen, last_changed, fire_count, transitions, generator_url) \
-         VALUES (?1, '{}', '{}', 0, 1, 1, 1, 1, 1, 0, '')",
-    )
-    .bind(settled_fp)
-    .execute(&pool)
-    .await
-    .unwrap_err();
-    assert!(duplicate.to_string().contains("UNIQUE"), "{duplicate}");
+    // One alert per fingerprint: a settled fingerprint cannot be mapped
+    // again as recent, nor a recent one twice.
+    let (recent_fp,): (i64,) =
+        sqlx::query_as("SELECT fingerprint FROM alertkit_fingerprints_recent LIMIT 1")
+            .fetch_one(&pool)
+            .await
+            .unwrap();
+    for fp in [settled_fp, recent_fp] {
+        let duplicate = sqlx::query(
+            "INSERT INTO alertkit_fingerprints_recent (fingerprint, alert_id) VALUES (?1, 1)",
+        )
+        .bind(fp)
+        .execute(&pool)
+        .await
+        .unwrap_err();
+        assert!(duplicate.to_string().contains("UNIQUE"), "{duplicate}");
+    }
     let changed = sqlx::query(
         "UPDATE alertkit_alerts SET fingerprint = fingerprint + 1 WHERE fingerprint = ?1",
     )

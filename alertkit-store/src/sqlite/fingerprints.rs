@@ -6,8 +6,8 @@
 //! 4,096 new alerts rewrote most of that index once the database held a
 //! few hundred thousand alerts, and every new alert cost a whole page once
 //! it held a few million. New alerts' fingerprints now go into the recent
-//! table (a trigger on `alertkit_alerts` puts them there), whose few pages
-//! a batch rewrites anyway. When it holds enough, the writer moves it into
+//! table (the writer maps them with [`Levels::map`], in the batch's
+//! transaction), whose few pages a batch rewrites anyway. When it holds enough, the writer moves it into
 //! the settled table a sixteenth of the fingerprint range per batch: each
 //! settled page is then rewritten once per merge, not once per batch.
 //!
@@ -21,6 +21,7 @@ use std::sync::Mutex;
 use alertkit_core::{Fingerprint, StoreError};
 use sqlx::{Sqlite, SqlitePool, Transaction};
 
+use super::{execute_chunks, values_sql};
 use crate::sql::codec::{db, fp_key};
 
 /// Fingerprint ranges a merge moves one at a time (one per batch).
@@ -92,6 +93,25 @@ impl Levels {
             None => None,
         };
         Step { slice, moved: 0 }
+    }
+
+    /// Maps new alerts' fingerprint keys to their ids, `(key, id)`, in the
+    /// recent table. A trigger refuses a key that is already settled and
+    /// the table's key one already recent: one alert per fingerprint.
+    pub(super) async fn map(
+        tx: &mut Transaction<'_, Sqlite>,
+        keys: &[(i64, i64)],
+    ) -> Result<(), StoreError> {
+        const HEAD: &str =
+            "INSERT OR FAIL INTO alertkit_fingerprints_recent (fingerprint, alert_id)";
+        execute_chunks(tx, keys, |chunk| {
+            let mut q = sqlx::query(sqlx::AssertSqlSafe(values_sql(HEAD, 2, chunk.len(), "")));
+            for &(key, id) in chunk {
+                q = q.bind(key).bind(id);
+            }
+            Ok(q)
+        })
+        .await
     }
 
     /// Moves `step`'s slice from the recent table into the settled one,

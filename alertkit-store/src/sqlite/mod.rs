@@ -278,7 +278,7 @@ const UPSERT: &str = " ON CONFLICT (id) DO UPDATE SET \
 /// How [`write_alerts`] writes its rows.
 #[derive(Clone, Copy)]
 enum AlertWrite {
-    /// New rows (a trigger maps their fingerprints to their ids).
+    /// New rows (mapped to their fingerprints by [`Levels::map`]).
     Insert,
     /// Stored rows: inserts made upserts on their ids by [`UPSERT`].
     Upsert,
@@ -381,12 +381,17 @@ impl HistoryStore for SqliteHistoryStore {
             .records
             .into_iter()
             .partition(|r| ids.get(fp_key(r.fingerprint)).is_some());
-        for (id, r) in (last_id + 1..).zip(&inserted) {
-            ids.insert(fp_key(r.fingerprint), id);
+        let mapped: Vec<(i64, i64)> = (last_id + 1..)
+            .zip(&inserted)
+            .map(|(id, r)| (fp_key(r.fingerprint), id))
+            .collect();
+        for &(key, id) in &mapped {
+            ids.insert(key, id);
         }
         let mut verdicts = VerdictJson::default();
         let mut step = self.levels.plan();
         write_alerts(&mut tx, &inserted, &ids, AlertWrite::Insert, &mut verdicts).await?;
+        Levels::map(&mut tx, &mapped).await?;
         write_alerts(&mut tx, &updated, &ids, AlertWrite::Upsert, &mut verdicts).await?;
         insert_events(&mut tx, &batch.events, &ids, &mut verdicts).await?;
         if queued.len() > 0 {
