@@ -20,6 +20,21 @@ fn temp_db() -> PathBuf {
     dir.join(format!("history-{}.db", N.fetch_add(1, Ordering::Relaxed)))
 }
 
+/// A store on `path` that merges its recent fingerprints once `min` have
+/// gathered (1: after every batch, so every lookup crosses both levels).
+async fn store_merging_at(path: &std::path::Path, min: u64) -> SqliteHistoryStore {
+    let mut options = SqliteOptions::new(path.to_str().unwrap());
+    options.fingerprint_merge_min = min;
+    SqliteHistoryStore::open_with(options).await.unwrap()
+}
+
+/// A plain pool on the database at `path`, for checks in SQL.
+async fn pool_at(path: &std::path::Path) -> sqlx::SqlitePool {
+    sqlx::SqlitePool::connect(&format!("sqlite://{}", path.display()))
+        .await
+        .unwrap()
+}
+
 #[test]
 fn sqlite_history_store_conforms() {
     conformance::history_store(|| async {
@@ -104,9 +119,7 @@ fn sqlite_outbox_conforms() {
 async fn retention_prunes_old_history_in_batches() {
     let path = temp_db();
     // Merging after every batch: pruned alerts' fingerprints are settled.
-    let mut options = SqliteOptions::new(path.to_str().unwrap());
-    options.fingerprint_merge_min = 1;
-    let store = SqliteHistoryStore::open_with(options).await.unwrap();
+    let store = store_merging_at(&path, 1).await;
     store.set_outbox(OutboxOptions::new(["t"], std::time::Duration::ZERO));
     common::retention(&store, |p| {
         let store = store.clone();
@@ -114,9 +127,7 @@ async fn retention_prunes_old_history_in_batches() {
     })
     .await;
     // The pruned alert's recent `classified` event went with it.
-    let pool = sqlx::SqlitePool::connect(&format!("sqlite://{}", path.display()))
-        .await
-        .unwrap();
+    let pool = pool_at(&path).await;
     let (events,): (i64,) = sqlx::query_as("SELECT count(*) FROM alertkit_events")
         .fetch_one(&pool)
         .await
@@ -279,12 +290,9 @@ async fn timeline_migration_keys_old_events_by_their_alert() {
 
 // --- fingerprint lookups in two levels ---------------------------------------------
 
-/// A store that merges its recent fingerprints after every batch, so that
-/// every lookup crosses both levels.
+/// A fresh store that merges after every batch.
 async fn merging_store() -> SqliteHistoryStore {
-    let mut options = SqliteOptions::new(temp_db().to_str().unwrap());
-    options.fingerprint_merge_min = 1;
-    SqliteHistoryStore::open_with(options).await.unwrap()
+    store_merging_at(&temp_db(), 1).await
 }
 
 #[test]
@@ -299,9 +307,7 @@ fn sqlite_history_stats_conform_while_merging_fingerprints() {
 
 /// Counts of (recent, settled) fingerprints.
 async fn levels(path: &std::path::Path) -> (i64, i64) {
-    let pool = sqlx::SqlitePool::connect(&format!("sqlite://{}", path.display()))
-        .await
-        .unwrap();
+    let pool = pool_at(path).await;
     let counts = sqlx::query_as(
         "SELECT (SELECT count(*) FROM alertkit_fingerprints_recent), \
                 (SELECT count(*) FROM alertkit_fingerprints_settled)",
@@ -319,9 +325,7 @@ async fn levels(path: &std::path::Path) -> (i64, i64) {
 #[tokio::test]
 async fn fingerprints_settle_and_stay_unique() {
     let path = temp_db();
-    let mut options = SqliteOptions::new(path.to_str().unwrap());
-    options.fingerprint_merge_min = 64;
-    let store = SqliteHistoryStore::open_with(options).await.unwrap();
+    let store = store_merging_at(&path, 64).await;
     let now = OffsetDateTime::now_utc();
     let receipts: Vec<Receipt> = (0..200)
         .map(|i| {
@@ -351,11 +355,10 @@ async fn fingerprints_settle_and_stay_unique() {
         assert!(store.get(fp).await.unwrap().is_some());
         assert_eq!(store.timeline(fp).await.unwrap().len(), 1);
     }
-    assert_eq!(levels(&path).await.0 + levels(&path).await.1, 200);
+    let (recent, settled) = levels(&path).await;
+    assert_eq!(recent + settled, 200, "replays map nothing new");
 
-    let pool = sqlx::SqlitePool::connect(&format!("sqlite://{}", path.display()))
-        .await
-        .unwrap();
+    let pool = pool_at(&path).await;
     let (settled_fp,): (i64,) =
         sqlx::query_as("SELECT fingerprint FROM alertkit_fingerprints_settled LIMIT 1")
             .fetch_one(&pool)
