@@ -147,6 +147,92 @@ async fn retention_prunes_old_history_in_batches() {
     assert_eq!((unmapped, stale), (0, 0));
 }
 
+/// A verdict recorded with its firing is stored once, in the event, and the
+/// alert row names that event; a later write that keeps the verdict keeps
+/// naming it. When retention deletes the event of an alert that is still
+/// firing, the verdict moves into the alert row and stays readable.
+#[tokio::test]
+async fn verdicts_are_stored_once_and_outlive_their_event() {
+    use alertkit_core::{Category, Classification, ClassificationSource, HistoryQuery, Severity};
+    use alertkit_store::RetentionPolicy;
+    use std::sync::Arc;
+
+    let path = temp_db();
+    let store = SqliteHistoryStore::open(path.to_str().unwrap())
+        .await
+        .unwrap();
+    let old = OffsetDateTime::now_utc() - time::Duration::days(40);
+    let alert = Alert::firing(LabelSet::from_pairs([("alertname", "StillFiring")]), old);
+    let fp = alert.fingerprint();
+    let verdict = Arc::new(Classification::new(
+        Severity::Critical,
+        Category::Availability,
+        0.9,
+        ClassificationSource::Rules,
+    ));
+    store
+        .record_classified(
+            &[Receipt::new(alert.clone(), old)],
+            &[Some(verdict.clone())],
+        )
+        .await
+        .unwrap();
+    let pool = pool_at(&path).await;
+    let stored = || async {
+        sqlx::query_as::<_, (Option<String>, Option<i64>)>(
+            "SELECT classification, classification_event FROM alertkit_alerts",
+        )
+        .fetch_one(&pool)
+        .await
+        .unwrap()
+    };
+    let (inline, named) = stored().await;
+    assert!(
+        inline.is_none(),
+        "the verdict is not copied into the alert row"
+    );
+    let (event_verdict,): (Option<String>,) =
+        sqlx::query_as("SELECT classification FROM alertkit_events WHERE id = ?1")
+            .bind(named.expect("the alert row names its firing's event"))
+            .fetch_one(&pool)
+            .await
+            .unwrap();
+    assert!(event_verdict.is_some());
+    // A replay (no new verdict) keeps naming the same event.
+    store
+        .record(&[Receipt::new(
+            alert.clone(),
+            old + time::Duration::minutes(1),
+        )])
+        .await
+        .unwrap();
+    assert_eq!(stored().await, (None, named));
+    let read = |what: &'static str| {
+        let store = store.clone();
+        let verdict = verdict.clone();
+        async move {
+            let got = store.get(fp).await.unwrap().unwrap();
+            assert_eq!(got.classification.as_deref(), Some(&*verdict), "get {what}");
+            let page = store.list(&HistoryQuery::default()).await.unwrap();
+            assert_eq!(
+                page.records[0].classification.as_deref(),
+                Some(&*verdict),
+                "list {what}"
+            );
+        }
+    };
+    read("while the event names it").await;
+
+    let report = store
+        .prune(&RetentionPolicy::keep_days(30).with_deliveries(None))
+        .await
+        .unwrap();
+    assert_eq!((report.events, report.alerts), (1, 0), "{report:?}");
+    let (inline, named) = stored().await;
+    assert!(inline.is_some() && named.is_none(), "moved into the row");
+    read("after its event was pruned").await;
+}
+
 #[test]
 fn sqlite_history_stats_conform() {
     conformance::history_stats(|| async {

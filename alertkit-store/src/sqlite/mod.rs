@@ -18,17 +18,19 @@ use time::OffsetDateTime;
 
 use crate::sql::codec::{self, VerdictJson, db, fp_key, json, nanos, status_code};
 use crate::sql::outbox::{EnqueueRows, OutboxOptions, OutboxState};
-use crate::sql::timeline::{self, AlertIds};
+use crate::sql::timeline::{self, AlertIds, EventRow};
 use fingerprints::Levels;
+use verdicts::VerdictRefs;
 
 mod checkpoint;
 mod fingerprints;
 mod journal;
 mod outbox;
 mod pool;
+mod stats;
+mod verdicts;
 
 pub use journal::SqliteJournal;
-mod stats;
 
 /// The embedded migrations (`alertkit-store/migrations/sqlite`).
 static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations/sqlite");
@@ -186,7 +188,9 @@ impl SqliteHistoryStore {
 }
 
 /// One alert's row, by fingerprint (see [`fingerprints`] for the lookup).
-const SELECT_ALERT: &str = "SELECT * FROM alertkit_alerts \
+/// Alerts are read through `alertkit_alerts_current`, which resolves a
+/// verdict stored in an event (see [`verdicts`]).
+const SELECT_ALERT: &str = "SELECT * FROM alertkit_alerts_current \
      WHERE id = (SELECT alert_id FROM alertkit_fingerprints WHERE fingerprint = ?1)";
 
 /// One alert's timeline rows, by its row id (see [`crate::sql::timeline`]).
@@ -234,23 +238,24 @@ async fn execute_chunks<'a, T>(
     Ok(())
 }
 
-/// Appends the timeline rows of `events` (see [`crate::sql::timeline`]).
+/// Appends the timeline rows `events` under the ids they are paired with
+/// (see [`crate::sql::timeline`]).
 async fn insert_events(
     tx: &mut Transaction<'_, Sqlite>,
-    events: &[HistoryEvent],
+    events: &[(i64, EventRow<'_>)],
     ids: &AlertIds,
     verdicts: &mut VerdictJson,
 ) -> Result<(), StoreError> {
     const HEAD: &str = "INSERT OR FAIL INTO alertkit_events \
-         (alert_id, fingerprint, kind, at, status, starts_at, ends_at, annotations, \
+         (id, alert_id, fingerprint, kind, at, status, starts_at, ends_at, annotations, \
           classification)";
-    let rows = timeline::rows(events);
-    execute_chunks(tx, &rows, |chunk| {
-        let mut q = sqlx::query(sqlx::AssertSqlSafe(values_sql(HEAD, 9, chunk.len(), "")));
-        for row in chunk {
+    execute_chunks(tx, events, |chunk| {
+        let mut q = sqlx::query(sqlx::AssertSqlSafe(values_sql(HEAD, 10, chunk.len(), "")));
+        for (id, row) in chunk {
             let e = row.event;
             let key = fp_key(e.fingerprint);
             q = q
+                .bind(id)
                 .bind(ids.require(key)?)
                 .bind(key)
                 .bind(e.kind.as_str())
@@ -272,8 +277,9 @@ const UPSERT: &str = " ON CONFLICT (id) DO UPDATE SET \
        starts_at = excluded.starts_at, ends_at = excluded.ends_at, \
        last_seen = excluded.last_seen, last_changed = excluded.last_changed, \
        fire_count = excluded.fire_count, transitions = excluded.transitions, \
-       classification = excluded.classification, generator_url = excluded.generator_url, \
-       severity = excluded.severity";
+       classification = excluded.classification, \
+       classification_event = excluded.classification_event, \
+       generator_url = excluded.generator_url, severity = excluded.severity";
 
 /// How [`write_alerts`] writes its rows.
 #[derive(Clone, Copy)]
@@ -284,25 +290,31 @@ enum AlertWrite {
     Upsert,
 }
 
-/// Writes `records`, under the ids in `ids`.
+/// Writes `records`, under the ids in `ids`; a verdict an event stores
+/// (per `refs`) is named, not copied.
 async fn write_alerts(
     tx: &mut Transaction<'_, Sqlite>,
     records: &[AlertRecord],
     ids: &AlertIds,
     how: AlertWrite,
+    refs: &VerdictRefs,
     verdicts: &mut VerdictJson,
 ) -> Result<(), StoreError> {
     const HEAD: &str = "INSERT OR FAIL INTO alertkit_alerts (id, fingerprint, labels, \
          annotations, status, starts_at, ends_at, first_seen, last_seen, last_changed, \
-         fire_count, transitions, classification, generator_url, severity, namespace)";
+         fire_count, transitions, classification, classification_event, generator_url, \
+         severity, namespace)";
     let tail = match how {
         AlertWrite::Insert => "",
         AlertWrite::Upsert => UPSERT,
     };
     execute_chunks(tx, records, |chunk| {
-        let mut q = sqlx::query(sqlx::AssertSqlSafe(values_sql(HEAD, 16, chunk.len(), tail)));
+        let mut q = sqlx::query(sqlx::AssertSqlSafe(values_sql(HEAD, 17, chunk.len(), tail)));
         for r in chunk {
             let key = fp_key(r.fingerprint);
+            let verdict = r.classification.as_ref();
+            let event = verdict.and_then(|v| refs.event_for(key, v));
+            let inline = if event.is_some() { None } else { verdict };
             q = q
                 .bind(ids.require(key)?)
                 .bind(key)
@@ -316,7 +328,8 @@ async fn write_alerts(
                 .bind(nanos("last_changed", r.last_changed)?)
                 .bind(i64::from(r.fire_count))
                 .bind(i64::from(r.transitions))
-                .bind(verdicts.get(r.classification.as_ref())?)
+                .bind(verdicts.get(inline)?)
+                .bind(event)
                 .bind(codec::url_text(&r.generator_url).into_owned())
                 .bind(r.severity().as_str())
                 .bind(crate::sql::stats::namespace(&r.labels));
@@ -351,24 +364,34 @@ impl HistoryStore for SqliteHistoryStore {
         // sqlx's SQLite worker thread.
         let mut tx = self.write.begin_with("BEGIN IMMEDIATE").await.map_err(db)?;
         let rows = sqlx::query(
-            "SELECT * FROM alertkit_alerts WHERE id IN (SELECT alert_id FROM alertkit_fingerprints \
-             WHERE fingerprint IN (SELECT value FROM json_each(?1)))",
+            "SELECT * FROM alertkit_alerts_current WHERE id IN (SELECT alert_id \
+             FROM alertkit_fingerprints WHERE fingerprint IN (SELECT value FROM json_each(?1)))",
         )
         .bind(json(&keys)?)
         .fetch_all(&mut *tx)
         .await
         .map_err(db)?;
         // New rows get the next ids in sequence (this is the only writer),
-        // so their timeline rows append at the end of its index.
-        let (last_id,): (i64,) = sqlx::query_as("SELECT coalesce(max(id), 0) FROM alertkit_alerts")
-            .fetch_one(&mut *tx)
-            .await
-            .map_err(db)?;
+        // so their timeline rows append at the end of its index; events are
+        // numbered here too, so that alert rows can name them.
+        let (last_id, last_event): (i64, i64) = sqlx::query_as(
+            "SELECT (SELECT coalesce(max(id), 0) FROM alertkit_alerts), \
+                    (SELECT coalesce(max(id), 0) FROM alertkit_events)",
+        )
+        .fetch_one(&mut *tx)
+        .await
+        .map_err(db)?;
         let mut ids = AlertIds::with_capacity(receipts.len());
+        let mut refs = VerdictRefs::default();
         let mut stored = Vec::with_capacity(rows.len());
         for row in &rows {
             let record = codec::record(row)?;
-            ids.insert(fp_key(record.fingerprint), row.try_get("id").map_err(db)?);
+            let key = fp_key(record.fingerprint);
+            ids.insert(key, row.try_get("id").map_err(db)?);
+            let event: Option<i64> = row.try_get("classification_event").map_err(db)?;
+            if let (Some(verdict), Some(event)) = (&record.classification, event) {
+                refs.note(key, verdict, event);
+            }
             stored.push(record);
         }
         drop(rows);
@@ -388,12 +411,21 @@ impl HistoryStore for SqliteHistoryStore {
         for &(key, id) in &mapped {
             ids.insert(key, id);
         }
+        let events: Vec<(i64, EventRow<'_>)> = (last_event + 1..)
+            .zip(timeline::rows(&batch.events))
+            .collect();
+        for (id, row) in &events {
+            if let Some(verdict) = row.verdict {
+                refs.note(fp_key(row.event.fingerprint), verdict, *id);
+            }
+        }
         let mut verdicts = VerdictJson::default();
         let mut step = self.levels.plan();
-        write_alerts(&mut tx, &inserted, &ids, AlertWrite::Insert, &mut verdicts).await?;
+        let (insert, upsert) = (AlertWrite::Insert, AlertWrite::Upsert);
+        write_alerts(&mut tx, &inserted, &ids, insert, &refs, &mut verdicts).await?;
         Levels::map(&mut tx, &mapped).await?;
-        write_alerts(&mut tx, &updated, &ids, AlertWrite::Upsert, &mut verdicts).await?;
-        insert_events(&mut tx, &batch.events, &ids, &mut verdicts).await?;
+        write_alerts(&mut tx, &updated, &ids, upsert, &refs, &mut verdicts).await?;
+        insert_events(&mut tx, &events, &ids, &mut verdicts).await?;
         if queued.len() > 0 {
             outbox::enqueue(&mut tx, &queued, nanos("now", now)?).await?;
         }
@@ -453,7 +485,7 @@ impl HistoryStore for SqliteHistoryStore {
             // Later items for the same alert win, as if applied in order.
             sqlx::query(
                 "UPDATE OR FAIL alertkit_alerts SET classification = j.value ->> '$.c', \
-                   severity = j.value ->> '$.sev' \
+                   classification_event = NULL, severity = j.value ->> '$.sev' \
                  FROM (SELECT value FROM json_each(?1) ORDER BY key DESC) AS j \
                  WHERE alertkit_alerts.id = (SELECT alert_id FROM alertkit_fingerprints \
                                              WHERE fingerprint = j.value ->> '$.fp') \
@@ -494,12 +526,12 @@ impl HistoryStore for SqliteHistoryStore {
     }
 
     async fn list(&self, query: &HistoryQuery) -> Result<HistoryPage, StoreError> {
-        const NEWEST_FIRST: &str = "SELECT * FROM alertkit_alerts \
+        const NEWEST_FIRST: &str = "SELECT * FROM alertkit_alerts_current \
              WHERE (?1 IS NULL OR status = ?1) AND (?2 IS NULL OR last_changed >= ?2) \
                AND (?3 IS NULL OR last_changed < ?3) \
                AND (?4 IS NULL OR (last_changed, fingerprint) < (?4, ?5)) \
              ORDER BY last_changed DESC, fingerprint DESC LIMIT ?6";
-        const OLDEST_FIRST: &str = "SELECT * FROM alertkit_alerts \
+        const OLDEST_FIRST: &str = "SELECT * FROM alertkit_alerts_current \
              WHERE (?1 IS NULL OR status = ?1) AND (?2 IS NULL OR last_changed >= ?2) \
                AND (?3 IS NULL OR last_changed < ?3) \
                AND (?4 IS NULL OR (last_changed, fingerprint) > (?4, ?5)) \

@@ -150,7 +150,7 @@ impl Outbox for SqliteHistoryStore {
             "SELECT o.id, o.attempts, o.target, o.kind, o.payload, o.received_at, o.enqueued_at, \
                a.classification, r.remote_ref \
              FROM alertkit_outbox o \
-             LEFT JOIN alertkit_alerts a ON a.id = \
+             LEFT JOIN alertkit_alerts_current a ON a.id = \
                (SELECT alert_id FROM alertkit_fingerprints WHERE fingerprint = o.fingerprint) \
              LEFT JOIN alertkit_delivery_refs r \
                ON r.target = o.target AND r.fingerprint = o.fingerprint \
