@@ -233,6 +233,41 @@ async fn verdicts_are_stored_once_and_outlive_their_event() {
     read("after its event was pruned").await;
 }
 
+/// The writer leaves checkpoints to a background task: rows reach the
+/// database file itself, not only its WAL, without any explicit checkpoint
+/// and long before the writer's own threshold (256 MiB of WAL).
+#[tokio::test]
+async fn a_background_task_checkpoints_the_history_wal() {
+    let path = temp_db();
+    let store = SqliteHistoryStore::open(path.to_str().unwrap())
+        .await
+        .unwrap();
+    let size = || std::fs::metadata(&path).unwrap().len();
+    let before = size();
+    let now = OffsetDateTime::now_utc();
+    let text = "x".repeat(400);
+    let receipts: Vec<Receipt> = (0..8000)
+        .map(|i| {
+            let labels = LabelSet::from_pairs([("alertname", "Bulk"), ("n", &*i.to_string())]);
+            let alert = Alert::firing(labels, now).with_annotations(
+                alertkit_core::Annotations::from_pairs([("summary", &*text)]),
+            );
+            Receipt::new(alert, now)
+        })
+        .collect();
+    store.record(&receipts).await.unwrap();
+    for _ in 0..200 {
+        if size() >= before + (2 << 20) {
+            return;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+    panic!(
+        "the database file stayed at {} bytes: nothing checkpointed the WAL",
+        size()
+    );
+}
+
 #[test]
 fn sqlite_history_stats_conform() {
     conformance::history_stats(|| async {

@@ -1,12 +1,13 @@
-//! Background WAL checkpoints for the intake journal, off the appends' path.
+//! Background WAL checkpoints, off the writer's path (the intake journal's
+//! and the history database's).
 //!
 //! SQLite's automatic checkpoint runs inside the commit that crosses the
-//! threshold: the append that happens to cross it copies the WAL into the
-//! database file and waits for its `fsync` while its senders wait for their
-//! acknowledgement. A task with its own connection runs `PASSIVE`
-//! checkpoints every interval instead; they copy what is committed without
-//! blocking appends. The writer's auto-checkpoint stays as the backstop: it
-//! then finds little left to copy, and lets the WAL restart from its start.
+//! threshold: that commit copies the WAL into the database file and waits
+//! for its `fsync`, and every write queued behind it waits too. A task with
+//! its own connection runs `PASSIVE` checkpoints every interval instead;
+//! they copy what is committed without blocking the writer, on whichever
+//! core is free. The writer's auto-checkpoint stays as the backstop: it then
+//! finds little left to copy, and lets the WAL restart from its start.
 
 use std::sync::Arc;
 use std::time::Duration;
