@@ -9,52 +9,78 @@
 //! core is free. The writer's auto-checkpoint stays as the backstop: it then
 //! finds little left to copy, and lets the WAL restart from its start.
 
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use sqlx::sqlite::{SqliteConnectOptions, SqlitePool};
+use sqlx::sqlite::{SqliteConnectOptions, SqliteConnection};
 use sqlx::{ConnectOptions, Connection};
+use tokio::task::JoinHandle;
 
-/// Stops the task when the last clone of its owner is dropped.
+/// The checkpoint task: stopped by [`close`](Self::close), or when the last
+/// clone of its owner drops this handle.
 #[derive(Debug)]
 pub(super) struct Checkpointer {
-    _stop: tokio::sync::watch::Sender<()>,
+    stop: tokio::sync::watch::Sender<bool>,
+    task: Mutex<Option<JoinHandle<()>>>,
 }
 
-/// Checkpoints the database of `options` every `every` until `writer`
-/// (the pool whose WAL it is) is closed or the returned handle is dropped.
-pub(super) fn spawn(
-    options: SqliteConnectOptions,
-    writer: SqlitePool,
-    every: Duration,
-) -> Arc<Checkpointer> {
-    let (stop, mut stopped) = tokio::sync::watch::channel(());
-    tokio::spawn(async move {
-        let mut conn = match options.connect().await {
-            Ok(c) => c,
+impl Checkpointer {
+    /// Opens the task's connection to the database of `options` (now, so
+    /// that it never opens, or creates, a file its owner has since closed
+    /// or removed) and checkpoints every `every` from then on.
+    pub(super) async fn start(options: SqliteConnectOptions, every: Duration) -> Arc<Self> {
+        let (stop, stopped) = tokio::sync::watch::channel(false);
+        let task = match options.connect().await {
+            Ok(conn) => Some(tokio::spawn(run(conn, every, stopped))),
             Err(e) => {
                 tracing::warn!(error = %e, "no background checkpoints: cannot open a connection");
-                return;
+                None
             }
         };
-        let mut tick = tokio::time::interval(every);
-        tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-        loop {
-            tokio::select! {
-                _ = tick.tick() => {}
-                _ = stopped.changed() => break,
-            }
-            if writer.is_closed() {
-                break;
-            }
-            if let Err(e) = sqlx::query("PRAGMA wal_checkpoint(PASSIVE)")
-                .execute(&mut conn)
-                .await
-            {
-                tracing::debug!(error = %e, "background checkpoint failed; the writer's own checkpoint remains");
-            }
+        Arc::new(Self {
+            stop,
+            task: Mutex::new(task),
+        })
+    }
+
+    /// Stops the task and waits until its connection is closed.
+    pub(super) async fn close(&self) {
+        self.stop.send_replace(true);
+        let task = self
+            .task
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .take();
+        if let Some(task) = task {
+            let _ = task.await;
         }
-        let _ = conn.close().await;
-    });
-    Arc::new(Checkpointer { _stop: stop })
+    }
+}
+
+impl Drop for Checkpointer {
+    fn drop(&mut self) {
+        self.stop.send_replace(true);
+    }
+}
+
+async fn run(
+    mut conn: SqliteConnection,
+    every: Duration,
+    mut stopped: tokio::sync::watch::Receiver<bool>,
+) {
+    let mut tick = tokio::time::interval(every);
+    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        tokio::select! {
+            _ = tick.tick() => {}
+            _ = stopped.wait_for(|&stop| stop) => break,
+        }
+        if let Err(e) = sqlx::query("PRAGMA wal_checkpoint(PASSIVE)")
+            .execute(&mut conn)
+            .await
+        {
+            tracing::debug!(error = %e, "background checkpoint failed; the writer's own checkpoint remains");
+        }
+    }
+    let _ = conn.close().await;
 }

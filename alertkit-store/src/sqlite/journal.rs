@@ -47,7 +47,7 @@ use crate::sql::codec::db;
 #[derive(Debug, Clone)]
 pub struct SqliteJournal {
     pool: SqlitePool,
-    _checkpointer: std::sync::Arc<super::checkpoint::Checkpointer>,
+    checkpointer: std::sync::Arc<super::checkpoint::Checkpointer>,
 }
 
 impl SqliteJournal {
@@ -91,7 +91,7 @@ impl SqliteJournal {
             .await
             .map_err(db)?;
         let checkpointer =
-            super::checkpoint::spawn(connect, pool.clone(), Duration::from_millis(250));
+            super::checkpoint::Checkpointer::start(connect, Duration::from_millis(250)).await;
         // AUTOINCREMENT: sequence numbers never go back, even once every
         // entry is consumed.
         sqlx::query(
@@ -102,14 +102,12 @@ impl SqliteJournal {
         .execute(&pool)
         .await
         .map_err(db)?;
-        Ok(Self {
-            pool,
-            _checkpointer: checkpointer,
-        })
+        Ok(Self { pool, checkpointer })
     }
 
     /// Closes the connection.
     pub async fn close(&self) {
+        self.checkpointer.close().await;
         self.pool.close().await;
     }
 }

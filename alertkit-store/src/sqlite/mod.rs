@@ -94,7 +94,7 @@ pub struct SqliteHistoryStore {
     outbox: Arc<OutboxState>,
     levels: Arc<Levels>,
     /// Copies the WAL into the database file beside the writer.
-    _checkpointer: Arc<checkpoint::Checkpointer>,
+    checkpointer: Arc<checkpoint::Checkpointer>,
 }
 
 impl SqliteHistoryStore {
@@ -147,9 +147,10 @@ impl SqliteHistoryStore {
             .await
             .map_err(db)?;
         let levels = Levels::open(&write, options.fingerprint_merge_min).await?;
-        let checkpointer = checkpoint::spawn(connect, write.clone(), Duration::from_millis(250));
+        let checkpointer =
+            checkpoint::Checkpointer::start(connect, Duration::from_millis(250)).await;
         Ok(Self {
-            _checkpointer: checkpointer,
+            checkpointer,
             write,
             read,
             outbox: Arc::default(),
@@ -189,6 +190,7 @@ impl SqliteHistoryStore {
 
     /// Closes both pools, waiting for connections to finish.
     pub async fn close(&self) {
+        self.checkpointer.close().await;
         self.write.close().await;
         self.read.close().await;
     }
