@@ -149,7 +149,8 @@ async fn retention_prunes_old_history_in_batches() {
 
 /// A verdict recorded with its firing is stored once, in the event, and the
 /// alert row names that event; a later write that keeps the verdict keeps
-/// naming it. When retention deletes the event of an alert that is still
+/// naming it, and a verdict attached later is named in its `classified`
+/// event. When retention deletes the event of an alert that is still
 /// firing, the verdict moves into the alert row and stays readable.
 #[tokio::test]
 async fn verdicts_are_stored_once_and_outlive_their_event() {
@@ -207,9 +208,8 @@ async fn verdicts_are_stored_once_and_outlive_their_event() {
         .await
         .unwrap();
     assert_eq!(stored().await, (None, named));
-    let read = |what: &'static str| {
+    let read = |verdict: Arc<Classification>, what: &'static str| {
         let store = store.clone();
-        let verdict = verdict.clone();
         async move {
             let got = store.get(fp).await.unwrap().unwrap();
             assert_eq!(got.classification.as_deref(), Some(&*verdict), "get {what}");
@@ -221,16 +221,37 @@ async fn verdicts_are_stored_once_and_outlive_their_event() {
             );
         }
     };
-    read("while the event names it").await;
+    read(verdict.clone(), "while the firing's event names it").await;
+    // A later verdict: the alert row names its `classified` event instead.
+    let mut later = Classification::clone(&verdict);
+    later.severity = Severity::Info;
+    let later = Arc::new(later);
+    let attached = store
+        .attach_classifications(
+            &[(alert.state_key(), later.clone())],
+            old + time::Duration::minutes(2),
+        )
+        .await
+        .unwrap();
+    assert_eq!(attached, [true]);
+    let (inline, renamed) = stored().await;
+    assert!(inline.is_none() && renamed.is_some() && renamed != named);
+    let got = store.get(fp).await.unwrap().unwrap();
+    assert_eq!(
+        got.severity(),
+        Severity::Info,
+        "the later verdict's severity"
+    );
+    read(later.clone(), "after a later verdict").await;
 
     let report = store
         .prune(&RetentionPolicy::keep_days(30).with_deliveries(None))
         .await
         .unwrap();
-    assert_eq!((report.events, report.alerts), (1, 0), "{report:?}");
+    assert_eq!((report.events, report.alerts), (2, 0), "{report:?}");
     let (inline, named) = stored().await;
     assert!(inline.is_some() && named.is_none(), "moved into the row");
-    read("after its event was pruned").await;
+    read(later, "after its event was pruned").await;
 }
 
 /// The writer leaves checkpoints to a background task: rows reach the

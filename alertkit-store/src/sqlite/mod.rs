@@ -460,8 +460,7 @@ impl HistoryStore for SqliteHistoryStore {
                 continue;
             };
             rows.push(serde_json::json!({
-                "fp": fp_key(key.fingerprint), "s": starts_at,
-                "c": json(&**c)?, "sev": c.severity.as_str(),
+                "fp": fp_key(key.fingerprint), "s": starts_at, "c": json(&**c)?,
             }));
         }
         let mut attached = vec![false; items.len()];
@@ -470,20 +469,22 @@ impl HistoryStore for SqliteHistoryStore {
         }
         let batch = json(&rows)?;
         let mut tx = self.write.begin_with("BEGIN IMMEDIATE").await.map_err(db)?;
-        // The timeline entry first (it needs the row's status and times),
-        // then the current verdict; items whose instance is no longer
-        // current match no row.
-        let logged: Vec<(i64, i64)> = sqlx::query_as(
+        // The timeline entries first (they need the rows' status and
+        // times); items whose instance is no longer current match no row.
+        // Each alert is looked up by a scalar subquery: a join with the
+        // `alertkit_fingerprints` view would materialize all of it.
+        let logged: Vec<(i64, i64, i64, i64)> = sqlx::query_as(
             "INSERT OR FAIL INTO alertkit_events \
              (alert_id, fingerprint, kind, at, status, starts_at, ends_at, annotations, \
               classification) \
              SELECT a.id, a.fingerprint, 'classified', ?2, a.status, a.starts_at, a.ends_at, NULL, \
                j.value ->> '$.c' \
              FROM json_each(?1) AS j \
-             JOIN alertkit_fingerprints f ON f.fingerprint = j.value ->> '$.fp' \
-             JOIN alertkit_alerts a ON a.id = f.alert_id AND a.starts_at = j.value ->> '$.s' \
+             JOIN alertkit_alerts a ON a.id = (SELECT alert_id FROM alertkit_fingerprints \
+                                               WHERE fingerprint = j.value ->> '$.fp') \
+               AND a.starts_at = j.value ->> '$.s' \
              ORDER BY j.key \
-             RETURNING fingerprint, starts_at",
+             RETURNING id, alert_id, fingerprint, starts_at",
         )
         .bind(&batch)
         .bind(at_nanos)
@@ -491,22 +492,42 @@ impl HistoryStore for SqliteHistoryStore {
         .await
         .map_err(db)?;
         if !logged.is_empty() {
-            // Later items for the same alert win, as if applied in order.
+            // Then each alert names its newest entry (later items for the
+            // same alert win, as if applied in order), with that item's
+            // severity.
+            let mut severities = std::collections::HashMap::new();
+            for (key, c) in items {
+                severities.insert(
+                    (fp_key(key.fingerprint), key.starts_at),
+                    c.severity.as_str(),
+                );
+            }
+            let mut newest = std::collections::HashMap::new();
+            for &(event, alert, fp, starts_at) in &logged {
+                let slot = newest.entry(alert).or_insert((event, fp, starts_at));
+                if event > slot.0 {
+                    *slot = (event, fp, starts_at);
+                }
+            }
+            let mut named = Vec::with_capacity(newest.len());
+            for (alert, (event, fp, starts_at)) in newest {
+                let sev = severities.get(&(fp, i128::from(starts_at)));
+                named.push(serde_json::json!({"a": alert, "e": event, "sev": sev}));
+            }
             sqlx::query(
-                "UPDATE OR FAIL alertkit_alerts SET classification = j.value ->> '$.c', \
-                   classification_event = NULL, severity = j.value ->> '$.sev' \
-                 FROM (SELECT value FROM json_each(?1) ORDER BY key DESC) AS j \
-                 WHERE alertkit_alerts.id = (SELECT alert_id FROM alertkit_fingerprints \
-                                             WHERE fingerprint = j.value ->> '$.fp') \
-                   AND alertkit_alerts.starts_at = j.value ->> '$.s'",
+                "UPDATE OR FAIL alertkit_alerts SET classification = NULL, \
+                   classification_event = j.value ->> '$.e', \
+                   severity = coalesce(j.value ->> '$.sev', severity) \
+                 FROM json_each(?1) AS j WHERE alertkit_alerts.id = j.value ->> '$.a'",
             )
-            .bind(&batch)
+            .bind(json(&named)?)
             .execute(&mut *tx)
             .await
             .map_err(db)?;
         }
         tx.commit().await.map_err(db)?;
-        let done: std::collections::HashSet<(i64, i64)> = logged.into_iter().collect();
+        let done: std::collections::HashSet<(i64, i64)> =
+            logged.into_iter().map(|(_, _, fp, s)| (fp, s)).collect();
         for (slot, (key, _)) in attached.iter_mut().zip(items) {
             *slot = i64::try_from(key.starts_at)
                 .is_ok_and(|s| done.contains(&(fp_key(key.fingerprint), s)));
