@@ -20,13 +20,18 @@ use crate::sql::codec::{self, VerdictJson, db, fp_key, json, nanos, status_code}
 use crate::sql::outbox::{EnqueueRows, OutboxOptions, OutboxState};
 use crate::sql::timeline::{self, AlertIds, EventRow};
 use fingerprints::Levels;
+use queries::{
+    ATTACH_EVENTS, ATTACH_NAMED, NEWEST_FIRST, OLDEST_FIRST, SELECT_ALERT, STORED, TIMELINE, UPSERT,
+};
 use verdicts::VerdictRefs;
 
 mod checkpoint;
 mod fingerprints;
 mod journal;
 mod outbox;
+mod plans;
 mod pool;
+mod queries;
 mod stats;
 mod verdicts;
 
@@ -196,17 +201,6 @@ impl SqliteHistoryStore {
     }
 }
 
-/// One alert's row, by fingerprint (see [`fingerprints`] for the lookup).
-/// Alerts are read through `alertkit_alerts_current`, which resolves a
-/// verdict stored in an event (see [`verdicts`]).
-const SELECT_ALERT: &str = "SELECT * FROM alertkit_alerts_current \
-     WHERE id = (SELECT alert_id FROM alertkit_fingerprints WHERE fingerprint = ?1)";
-
-/// One alert's timeline rows, by its row id (see [`crate::sql::timeline`]).
-const TIMELINE: &str = "SELECT * FROM alertkit_events \
-     WHERE alert_id = (SELECT alert_id FROM alertkit_fingerprints WHERE fingerprint = ?1) \
-     ORDER BY id";
-
 /// Rows per multi-row `INSERT`: every full chunk reuses one prepared
 /// statement; each statement is one round trip to sqlx's SQLite worker.
 ///
@@ -279,16 +273,6 @@ async fn insert_events(
     })
     .await
 }
-
-/// Turns [`write_alerts`]' inserts into updates of every mutable column.
-const UPSERT: &str = " ON CONFLICT (id) DO UPDATE SET \
-       annotations = excluded.annotations, status = excluded.status, \
-       starts_at = excluded.starts_at, ends_at = excluded.ends_at, \
-       last_seen = excluded.last_seen, last_changed = excluded.last_changed, \
-       fire_count = excluded.fire_count, transitions = excluded.transitions, \
-       classification = excluded.classification, \
-       classification_event = excluded.classification_event, \
-       generator_url = excluded.generator_url, severity = excluded.severity";
 
 /// How [`write_alerts`] writes its rows.
 #[derive(Clone, Copy)]
@@ -372,14 +356,11 @@ impl HistoryStore for SqliteHistoryStore {
         // Few statements per batch: every statement is a round trip to
         // sqlx's SQLite worker thread.
         let mut tx = self.write.begin_with("BEGIN IMMEDIATE").await.map_err(db)?;
-        let rows = sqlx::query(
-            "SELECT * FROM alertkit_alerts_current WHERE id IN (SELECT alert_id \
-             FROM alertkit_fingerprints WHERE fingerprint IN (SELECT value FROM json_each(?1)))",
-        )
-        .bind(json(&keys)?)
-        .fetch_all(&mut *tx)
-        .await
-        .map_err(db)?;
+        let rows = sqlx::query(STORED)
+            .bind(json(&keys)?)
+            .fetch_all(&mut *tx)
+            .await
+            .map_err(db)?;
         // New rows get the next ids in sequence (this is the only writer),
         // so their timeline rows append at the end of its index; events are
         // numbered here too, so that alert rows can name them.
@@ -471,26 +452,12 @@ impl HistoryStore for SqliteHistoryStore {
         let mut tx = self.write.begin_with("BEGIN IMMEDIATE").await.map_err(db)?;
         // The timeline entries first (they need the rows' status and
         // times); items whose instance is no longer current match no row.
-        // Each alert is looked up by a scalar subquery: a join with the
-        // `alertkit_fingerprints` view would materialize all of it.
-        let logged: Vec<(i64, i64, i64, i64)> = sqlx::query_as(
-            "INSERT OR FAIL INTO alertkit_events \
-             (alert_id, fingerprint, kind, at, status, starts_at, ends_at, annotations, \
-              classification) \
-             SELECT a.id, a.fingerprint, 'classified', ?2, a.status, a.starts_at, a.ends_at, NULL, \
-               j.value ->> '$.c' \
-             FROM json_each(?1) AS j \
-             JOIN alertkit_alerts a ON a.id = (SELECT alert_id FROM alertkit_fingerprints \
-                                               WHERE fingerprint = j.value ->> '$.fp') \
-               AND a.starts_at = j.value ->> '$.s' \
-             ORDER BY j.key \
-             RETURNING id, alert_id, fingerprint, starts_at",
-        )
-        .bind(&batch)
-        .bind(at_nanos)
-        .fetch_all(&mut *tx)
-        .await
-        .map_err(db)?;
+        let logged: Vec<(i64, i64, i64, i64)> = sqlx::query_as(ATTACH_EVENTS)
+            .bind(&batch)
+            .bind(at_nanos)
+            .fetch_all(&mut *tx)
+            .await
+            .map_err(db)?;
         if !logged.is_empty() {
             // Then each alert names its newest entry (later items for the
             // same alert win, as if applied in order), with that item's
@@ -514,16 +481,11 @@ impl HistoryStore for SqliteHistoryStore {
                 let sev = severities.get(&(fp, i128::from(starts_at)));
                 named.push(serde_json::json!({"a": alert, "e": event, "sev": sev}));
             }
-            sqlx::query(
-                "UPDATE OR FAIL alertkit_alerts SET classification = NULL, \
-                   classification_event = j.value ->> '$.e', \
-                   severity = coalesce(j.value ->> '$.sev', severity) \
-                 FROM json_each(?1) AS j WHERE alertkit_alerts.id = j.value ->> '$.a'",
-            )
-            .bind(json(&named)?)
-            .execute(&mut *tx)
-            .await
-            .map_err(db)?;
+            sqlx::query(ATTACH_NAMED)
+                .bind(json(&named)?)
+                .execute(&mut *tx)
+                .await
+                .map_err(db)?;
         }
         tx.commit().await.map_err(db)?;
         let done: std::collections::HashSet<(i64, i64)> =
@@ -556,16 +518,6 @@ impl HistoryStore for SqliteHistoryStore {
     }
 
     async fn list(&self, query: &HistoryQuery) -> Result<HistoryPage, StoreError> {
-        const NEWEST_FIRST: &str = "SELECT * FROM alertkit_alerts_current \
-             WHERE (?1 IS NULL OR status = ?1) AND (?2 IS NULL OR last_changed >= ?2) \
-               AND (?3 IS NULL OR last_changed < ?3) \
-               AND (?4 IS NULL OR (last_changed, fingerprint) < (?4, ?5)) \
-             ORDER BY last_changed DESC, fingerprint DESC LIMIT ?6";
-        const OLDEST_FIRST: &str = "SELECT * FROM alertkit_alerts_current \
-             WHERE (?1 IS NULL OR status = ?1) AND (?2 IS NULL OR last_changed >= ?2) \
-               AND (?3 IS NULL OR last_changed < ?3) \
-               AND (?4 IS NULL OR (last_changed, fingerprint) > (?4, ?5)) \
-             ORDER BY last_changed ASC, fingerprint ASC LIMIT ?6";
         let sql = if query.oldest_first {
             OLDEST_FIRST
         } else {

@@ -111,6 +111,15 @@ fn dead_binds(q: &DeadLetterQuery) -> Result<DeadBinds, StoreError> {
     })
 }
 
+/// The claimed outbox rows (`?1`: JSON ids) with what delivery needs: the
+/// alert's current verdict and the target's reference for the alert.
+pub(super) const CLAIMED: &str = "SELECT o.id, o.attempts, o.target, o.kind, o.payload, \
+       o.received_at, o.enqueued_at, a.classification, r.remote_ref \
+     FROM alertkit_outbox o \
+     LEFT JOIN alertkit_alerts_current a ON a.id = \
+       (SELECT alert_id FROM alertkit_fingerprints WHERE fingerprint = o.fingerprint) \
+     LEFT JOIN alertkit_delivery_refs r ON r.target = o.target AND r.fingerprint = o.fingerprint \
+     WHERE o.id IN (SELECT value FROM json_each(?1)) ORDER BY o.id";
 #[async_trait]
 impl Outbox for SqliteHistoryStore {
     async fn claim(
@@ -146,20 +155,11 @@ impl Outbox for SqliteHistoryStore {
         .fetch_all(&mut *tx)
         .await
         .map_err(db)?;
-        let rows = sqlx::query(
-            "SELECT o.id, o.attempts, o.target, o.kind, o.payload, o.received_at, o.enqueued_at, \
-               a.classification, r.remote_ref \
-             FROM alertkit_outbox o \
-             LEFT JOIN alertkit_alerts_current a ON a.id = \
-               (SELECT alert_id FROM alertkit_fingerprints WHERE fingerprint = o.fingerprint) \
-             LEFT JOIN alertkit_delivery_refs r \
-               ON r.target = o.target AND r.fingerprint = o.fingerprint \
-             WHERE o.id IN (SELECT value FROM json_each(?1)) ORDER BY o.id",
-        )
-        .bind(json(&ids)?)
-        .fetch_all(&mut *tx)
-        .await
-        .map_err(db)?;
+        let rows = sqlx::query(CLAIMED)
+            .bind(json(&ids)?)
+            .fetch_all(&mut *tx)
+            .await
+            .map_err(db)?;
         tx.commit().await.map_err(db)?;
         rows.iter().map(outbox::delivery).collect()
     }
