@@ -25,12 +25,14 @@ CREATE VIEW alertkit_alerts_current AS
 
 -- Retention deletes old events, also of alerts that are still current: an
 -- event an alert names hands its verdict to the alert row first, so no
--- prune (or hand-written DELETE) can lose a current verdict.
+-- prune (or hand-written DELETE) can lose a current verdict. A verdict the
+-- row already holds (written by a binary that predates this column) wins.
 CREATE TRIGGER alertkit_events_verdict_kept
     BEFORE DELETE ON alertkit_events
     WHEN old.classification IS NOT NULL
 BEGIN
     UPDATE alertkit_alerts
-    SET classification = old.classification, classification_event = NULL
+    SET classification = coalesce(classification, old.classification),
+        classification_event = NULL
     WHERE id = old.alert_id AND classification_event = old.id;
 END;

@@ -9,7 +9,7 @@
 //! core is free. The writer's auto-checkpoint stays as the backstop: it then
 //! finds little left to copy, and lets the WAL restart from its start.
 
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 use std::time::Duration;
 
 use sqlx::sqlite::{SqliteConnectOptions, SqliteConnection};
@@ -21,7 +21,7 @@ use tokio::task::JoinHandle;
 #[derive(Debug)]
 pub(super) struct Checkpointer {
     stop: tokio::sync::watch::Sender<bool>,
-    task: Mutex<Option<JoinHandle<()>>>,
+    task: tokio::sync::Mutex<Option<JoinHandle<()>>>,
 }
 
 impl Checkpointer {
@@ -39,20 +39,19 @@ impl Checkpointer {
         };
         Arc::new(Self {
             stop,
-            task: Mutex::new(task),
+            task: tokio::sync::Mutex::new(task),
         })
     }
 
-    /// Stops the task and waits until its connection is closed.
+    /// Stops the task and waits until its connection is closed. Every
+    /// caller waits, also when another is closing it at the same time, and
+    /// a cancelled call leaves the task for the next one to wait for.
     pub(super) async fn close(&self) {
         self.stop.send_replace(true);
-        let task = self
-            .task
-            .lock()
-            .unwrap_or_else(std::sync::PoisonError::into_inner)
-            .take();
-        if let Some(task) = task {
-            let _ = task.await;
+        let mut task = self.task.lock().await;
+        if let Some(running) = task.as_mut() {
+            let _ = running.await;
+            *task = None;
         }
     }
 }

@@ -131,7 +131,9 @@ impl SqliteHistoryStore {
             .pragma("temp_store", "memory")
             // The background checkpointer copies the WAL into the database
             // file off the writer's path; the writer's own checkpoint (and
-            // its fsync) is only the backstop, past 256 MiB of WAL.
+            // its fsync) is only the backstop, past 16,384 pages of WAL
+            // (256 MiB with 16 KiB pages; databases created with 4 KiB
+            // pages keep them, and a 64 MiB threshold).
             .pragma("wal_autocheckpoint", "16384");
         let write = SqlitePoolOptions::new()
             .max_connections(1)
