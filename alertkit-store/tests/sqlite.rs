@@ -254,6 +254,56 @@ async fn verdicts_are_stored_once_and_outlive_their_event() {
     read(later, "after its event was pruned").await;
 }
 
+/// A verdict already in the alert row wins over the one in the event it
+/// names when that event is deleted: a binary older than migration `…10`
+/// writes verdicts into the row and leaves `classification_event` as it was.
+#[tokio::test]
+async fn a_deleted_event_does_not_overwrite_a_verdict_in_the_row() {
+    use alertkit_core::{Category, Classification, ClassificationSource, Severity};
+    use std::sync::Arc;
+
+    let path = temp_db();
+    let store = SqliteHistoryStore::open(path.to_str().unwrap())
+        .await
+        .unwrap();
+    let now = OffsetDateTime::now_utc();
+    let alert = Alert::firing(LabelSet::from_pairs([("alertname", "Mixed")]), now);
+    let verdict = |severity| {
+        Arc::new(Classification::new(
+            severity,
+            Category::Other,
+            0.5,
+            ClassificationSource::Rules,
+        ))
+    };
+    store
+        .record_classified(
+            &[Receipt::new(alert.clone(), now)],
+            &[Some(verdict(Severity::Critical))],
+        )
+        .await
+        .unwrap();
+    let pool = pool_at(&path).await;
+    let newer = serde_json::to_string(&*verdict(Severity::Info)).unwrap();
+    sqlx::query("UPDATE alertkit_alerts SET classification = ?1")
+        .bind(&newer)
+        .execute(&pool)
+        .await
+        .unwrap();
+    sqlx::query("DELETE FROM alertkit_events")
+        .execute(&pool)
+        .await
+        .unwrap();
+    let (kept, named): (Option<String>, Option<i64>) =
+        sqlx::query_as("SELECT classification, classification_event FROM alertkit_alerts")
+            .fetch_one(&pool)
+            .await
+            .unwrap();
+    assert_eq!((kept.as_deref(), named), (Some(&*newer), None));
+    let got = store.get(alert.fingerprint()).await.unwrap().unwrap();
+    assert_eq!(got.classification.unwrap().severity, Severity::Info);
+}
+
 /// The writer leaves checkpoints to a background task: rows reach the
 /// database file itself, not only its WAL, without any explicit checkpoint
 /// and long before the writer's own threshold (256 MiB of WAL).
