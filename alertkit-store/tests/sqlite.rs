@@ -20,6 +20,13 @@ fn temp_db() -> PathBuf {
     dir.join(format!("history-{}.db", N.fetch_add(1, Ordering::Relaxed)))
 }
 
+/// A store on `path` with the default options.
+async fn store_at(path: &std::path::Path) -> SqliteHistoryStore {
+    SqliteHistoryStore::open(path.to_str().unwrap())
+        .await
+        .unwrap()
+}
+
 /// A store on `path` that merges its recent fingerprints once `min` have
 /// gathered (1: after every batch, so every lookup crosses both levels).
 async fn store_merging_at(path: &std::path::Path, min: u64) -> SqliteHistoryStore {
@@ -154,23 +161,16 @@ async fn retention_prunes_old_history_in_batches() {
 /// firing, the verdict moves into the alert row and stays readable.
 #[tokio::test]
 async fn verdicts_are_stored_once_and_outlive_their_event() {
-    use alertkit_core::{Category, Classification, ClassificationSource, HistoryQuery, Severity};
+    use alertkit_core::{Classification, HistoryQuery, Severity};
     use alertkit_store::RetentionPolicy;
     use std::sync::Arc;
 
     let path = temp_db();
-    let store = SqliteHistoryStore::open(path.to_str().unwrap())
-        .await
-        .unwrap();
+    let store = store_at(&path).await;
     let old = OffsetDateTime::now_utc() - time::Duration::days(40);
     let alert = Alert::firing(LabelSet::from_pairs([("alertname", "StillFiring")]), old);
     let fp = alert.fingerprint();
-    let verdict = Arc::new(Classification::new(
-        Severity::Critical,
-        Category::Availability,
-        0.9,
-        ClassificationSource::Rules,
-    ));
+    let verdict = common::verdict(Severity::Critical);
     store
         .record_classified(
             &[Receipt::new(alert.clone(), old)],
@@ -259,32 +259,21 @@ async fn verdicts_are_stored_once_and_outlive_their_event() {
 /// writes verdicts into the row and leaves `classification_event` as it was.
 #[tokio::test]
 async fn a_deleted_event_does_not_overwrite_a_verdict_in_the_row() {
-    use alertkit_core::{Category, Classification, ClassificationSource, Severity};
-    use std::sync::Arc;
+    use alertkit_core::Severity;
 
     let path = temp_db();
-    let store = SqliteHistoryStore::open(path.to_str().unwrap())
-        .await
-        .unwrap();
+    let store = store_at(&path).await;
     let now = OffsetDateTime::now_utc();
     let alert = Alert::firing(LabelSet::from_pairs([("alertname", "Mixed")]), now);
-    let verdict = |severity| {
-        Arc::new(Classification::new(
-            severity,
-            Category::Other,
-            0.5,
-            ClassificationSource::Rules,
-        ))
-    };
     store
         .record_classified(
             &[Receipt::new(alert.clone(), now)],
-            &[Some(verdict(Severity::Critical))],
+            &[Some(common::verdict(Severity::Critical))],
         )
         .await
         .unwrap();
     let pool = pool_at(&path).await;
-    let newer = serde_json::to_string(&*verdict(Severity::Info)).unwrap();
+    let newer = serde_json::to_string(&*common::verdict(Severity::Info)).unwrap();
     sqlx::query("UPDATE alertkit_alerts SET classification = ?1")
         .bind(&newer)
         .execute(&pool)
@@ -310,9 +299,7 @@ async fn a_deleted_event_does_not_overwrite_a_verdict_in_the_row() {
 #[tokio::test]
 async fn a_background_task_checkpoints_the_history_wal() {
     let path = temp_db();
-    let store = SqliteHistoryStore::open(path.to_str().unwrap())
-        .await
-        .unwrap();
+    let store = store_at(&path).await;
     let size = || std::fs::metadata(&path).unwrap().len();
     let before = size();
     let now = OffsetDateTime::now_utc();
@@ -413,9 +400,7 @@ async fn stats_migration_fills_rows_written_before_it() {
         .unwrap();
     }
     pool.close().await;
-    let store = SqliteHistoryStore::open(path.to_str().unwrap())
-        .await
-        .unwrap();
+    let store = store_at(&path).await;
     let now = OffsetDateTime::now_utc();
     let report = store
         .stats(&StatsQuery::new(
@@ -474,9 +459,7 @@ async fn timeline_migration_keys_old_events_by_their_alert() {
             .unwrap();
     }
     pool.close().await;
-    let store = SqliteHistoryStore::open(path.to_str().unwrap())
-        .await
-        .unwrap();
+    let store = store_at(&path).await;
     common::migrated_timeline_reads_back(&store).await;
 }
 

@@ -29,6 +29,7 @@ mod checkpoint;
 mod fingerprints;
 mod journal;
 mod outbox;
+#[cfg(test)]
 mod plans;
 mod pool;
 mod queries;
@@ -461,28 +462,7 @@ impl HistoryStore for SqliteHistoryStore {
             .await
             .map_err(db)?;
         if !logged.is_empty() {
-            // Then each alert names its newest entry (later items for the
-            // same alert win, as if applied in order), with that item's
-            // severity.
-            let mut severities = std::collections::HashMap::new();
-            for (key, c) in items {
-                severities.insert(
-                    (fp_key(key.fingerprint), key.starts_at),
-                    c.severity.as_str(),
-                );
-            }
-            let mut newest = std::collections::HashMap::new();
-            for &(event, alert, fp, starts_at) in &logged {
-                let slot = newest.entry(alert).or_insert((event, fp, starts_at));
-                if event > slot.0 {
-                    *slot = (event, fp, starts_at);
-                }
-            }
-            let mut named = Vec::with_capacity(newest.len());
-            for (alert, (event, fp, starts_at)) in newest {
-                let sev = severities.get(&(fp, i128::from(starts_at)));
-                named.push(serde_json::json!({"a": alert, "e": event, "sev": sev}));
-            }
+            let named = verdicts::newest_attached(items, &logged);
             sqlx::query(ATTACH_NAMED)
                 .bind(json(&named)?)
                 .execute(&mut *tx)

@@ -12,7 +12,6 @@
 //! unanalyzed database with NULL parameters, which is what a new Lite
 //! install runs.
 
-#![cfg(test)]
 #![allow(clippy::unwrap_used)] // tests fail loudly
 
 use sqlx::{Connection, Row};

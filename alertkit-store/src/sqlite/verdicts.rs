@@ -15,7 +15,9 @@
 use std::collections::HashMap;
 use std::sync::Arc;
 
-use alertkit_core::Classification;
+use alertkit_core::{Classification, StateKey};
+
+use crate::sql::codec::fp_key;
 
 /// Per alert (by fingerprint key): a verdict and the event row storing it.
 #[derive(Debug, Default)]
@@ -36,6 +38,38 @@ impl VerdictRefs {
             .filter(|(verdict, _)| Arc::ptr_eq(verdict, current))
             .map(|&(_, event)| event)
     }
+}
+
+/// What `attach_classifications` points alerts at, as `ATTACH_NAMED`'s
+/// JSON rows `{a: alert id, e: event id, sev}`: per alert, the newest of the
+/// `classified` events it `logged` (`(event, alert, fingerprint key,
+/// starts_at)`), so that later items for the same alert win as if applied
+/// in order, with that item's severity.
+pub(super) fn newest_attached(
+    items: &[(StateKey, Arc<Classification>)],
+    logged: &[(i64, i64, i64, i64)],
+) -> Vec<serde_json::Value> {
+    let mut severities = HashMap::new();
+    for (key, c) in items {
+        severities.insert(
+            (fp_key(key.fingerprint), key.starts_at),
+            c.severity.as_str(),
+        );
+    }
+    let mut newest: HashMap<i64, (i64, i64, i64)> = HashMap::new();
+    for &(event, alert, fp, starts_at) in logged {
+        let slot = newest.entry(alert).or_insert((event, fp, starts_at));
+        if event > slot.0 {
+            *slot = (event, fp, starts_at);
+        }
+    }
+    newest
+        .into_iter()
+        .map(|(alert, (event, fp, starts_at))| {
+            let sev = severities.get(&(fp, i128::from(starts_at)));
+            serde_json::json!({"a": alert, "e": event, "sev": sev})
+        })
+        .collect()
 }
 
 #[cfg(test)]
