@@ -72,7 +72,9 @@
 //! # let _ = (store, cache);
 //! ```
 
-#![forbid(unsafe_code)]
+// One `unsafe` call, in `sqlite::writer` (with its safety argument);
+// nothing else may use `unsafe`.
+#![deny(unsafe_code)]
 #![cfg_attr(docsrs, feature(doc_cfg))]
 
 pub use alertkit_core::memory::{MemoryCache, MemoryHistoryConfig, MemoryHistoryStore};

@@ -159,8 +159,16 @@ where
 
 impl<R: Row> StoreRow for R where for<'a> &'a str: ColumnIndex<R> {}
 
-/// Reads an `alertkit_alerts` row (all columns).
-pub(crate) fn record<R>(row: &R) -> Result<AlertRecord, StoreError>
+/// A row's columns by name: what [`record`] reads, whichever driver
+/// returned the row (sqlx rows, or the SQLite writer's own).
+pub(crate) trait Columns {
+    fn int(&self, name: &str) -> Result<i64, StoreError>;
+    fn opt_int(&self, name: &str) -> Result<Option<i64>, StoreError>;
+    fn text(&self, name: &str) -> Result<String, StoreError>;
+    fn opt_text(&self, name: &str) -> Result<Option<String>, StoreError>;
+}
+
+impl<R> Columns for R
 where
     R: StoreRow,
     for<'a> &'a str: ColumnIndex<R>,
@@ -169,27 +177,46 @@ where
     for<'r> String: Decode<'r, R::Database> + Type<R::Database>,
     for<'r> Option<String>: Decode<'r, R::Database> + Type<R::Database>,
 {
-    let labels: LabelSet = parse("labels", &row.col::<String>("labels")?)?;
-    let annotations: Annotations = parse("annotations", &row.col::<String>("annotations")?)?;
+    fn int(&self, name: &str) -> Result<i64, StoreError> {
+        self.col(name)
+    }
+
+    fn opt_int(&self, name: &str) -> Result<Option<i64>, StoreError> {
+        self.col(name)
+    }
+
+    fn text(&self, name: &str) -> Result<String, StoreError> {
+        self.col(name)
+    }
+
+    fn opt_text(&self, name: &str) -> Result<Option<String>, StoreError> {
+        self.col(name)
+    }
+}
+
+/// Reads an `alertkit_alerts` row (all columns).
+pub(crate) fn record(row: &impl Columns) -> Result<AlertRecord, StoreError> {
+    let labels: LabelSet = parse("labels", &row.text("labels")?)?;
+    let annotations: Annotations = parse("annotations", &row.text("annotations")?)?;
     let classification = row
-        .col::<Option<String>>("classification")?
+        .opt_text("classification")?
         .map(|c| parse::<Classification>("classification", &c).map(Arc::new))
         .transpose()?;
     let mut rec = AlertRecord::first(&alertkit_core::Receipt::new(
-        alertkit_core::Alert::firing(labels, time(row.col("starts_at")?)?)
+        alertkit_core::Alert::firing(labels, time(row.int("starts_at")?)?)
             .with_annotations(annotations),
-        time(row.col("first_seen")?)?,
+        time(row.int("first_seen")?)?,
     ))
     .0;
-    rec.fingerprint = fp_from_key(row.col("fingerprint")?);
-    rec.status = status(row.col("status")?)?;
-    rec.ends_at = row.col::<Option<i64>>("ends_at")?.map(time).transpose()?;
-    rec.last_seen = time(row.col("last_seen")?)?;
-    rec.last_changed = time(row.col("last_changed")?)?;
-    rec.fire_count = u32::try_from(row.col::<i64>("fire_count")?).unwrap_or(u32::MAX);
-    rec.transitions = u32::try_from(row.col::<i64>("transitions")?).unwrap_or(u32::MAX);
+    rec.fingerprint = fp_from_key(row.int("fingerprint")?);
+    rec.status = status(row.int("status")?)?;
+    rec.ends_at = row.opt_int("ends_at")?.map(time).transpose()?;
+    rec.last_seen = time(row.int("last_seen")?)?;
+    rec.last_changed = time(row.int("last_changed")?)?;
+    rec.fire_count = u32::try_from(row.int("fire_count")?).unwrap_or(u32::MAX);
+    rec.transitions = u32::try_from(row.int("transitions")?).unwrap_or(u32::MAX);
     rec.classification = classification;
-    rec.generator_url = Arc::from(row.col::<String>("generator_url")?);
+    rec.generator_url = Arc::from(row.text("generator_url")?);
     Ok(rec)
 }
 

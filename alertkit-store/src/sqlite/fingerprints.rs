@@ -19,9 +19,10 @@
 use std::sync::Mutex;
 
 use alertkit_core::{Fingerprint, StoreError};
-use sqlx::{Sqlite, SqlitePool, Transaction};
+use rusqlite::Connection;
+use sqlx::SqlitePool;
 
-use super::{execute_chunks, values_sql};
+use super::writer::sqlite;
 use crate::sql::codec::{db, fp_key};
 
 /// Fingerprint ranges a merge moves one at a time (one per batch).
@@ -98,49 +99,43 @@ impl Levels {
     /// Maps new alerts' fingerprint keys to their ids, `(key, id)`, in the
     /// recent table. A trigger refuses a key that is already settled and
     /// the table's key one already recent: one alert per fingerprint.
-    pub(super) async fn map(
-        tx: &mut Transaction<'_, Sqlite>,
-        keys: &[(i64, i64)],
-    ) -> Result<(), StoreError> {
-        const HEAD: &str =
-            "INSERT OR FAIL INTO alertkit_fingerprints_recent (fingerprint, alert_id)";
-        execute_chunks(tx, keys, |chunk| {
-            let mut q = sqlx::query(sqlx::AssertSqlSafe(values_sql(HEAD, 2, chunk.len(), "")));
-            for &(key, id) in chunk {
-                q = q.bind(key).bind(id);
-            }
-            Ok(q)
-        })
-        .await
+    pub(super) fn map(conn: &Connection, keys: &[(i64, i64)]) -> Result<(), StoreError> {
+        if keys.is_empty() {
+            return Ok(());
+        }
+        let mut insert = conn
+            .prepare(
+                "INSERT OR FAIL INTO alertkit_fingerprints_recent (fingerprint, alert_id) \
+                 VALUES (?1, ?2)",
+            )
+            .map_err(sqlite)?;
+        for &(key, id) in keys {
+            insert.execute([key, id]).map_err(sqlite)?;
+        }
+        Ok(())
     }
 
     /// Moves `step`'s slice from the recent table into the settled one,
     /// inside the batch's transaction.
-    pub(super) async fn run(
-        step: &mut Step,
-        tx: &mut Transaction<'_, Sqlite>,
-    ) -> Result<(), StoreError> {
+    pub(super) fn run(step: &mut Step, conn: &Connection) -> Result<(), StoreError> {
         let Some(k) = step.slice else {
             return Ok(());
         };
         let (lo, hi) = slice_keys(k);
-        step.moved = sqlx::query(
-            "INSERT OR FAIL INTO alertkit_fingerprints_settled (fingerprint, alert_id) \
-             SELECT fingerprint, alert_id FROM alertkit_fingerprints_recent \
-             WHERE fingerprint BETWEEN ?1 AND ?2 ORDER BY fingerprint",
+        let moved = conn
+            .execute(
+                "INSERT OR FAIL INTO alertkit_fingerprints_settled (fingerprint, alert_id) \
+                 SELECT fingerprint, alert_id FROM alertkit_fingerprints_recent \
+                 WHERE fingerprint BETWEEN ?1 AND ?2 ORDER BY fingerprint",
+                [lo, hi],
+            )
+            .map_err(sqlite)?;
+        step.moved = u64::try_from(moved).unwrap_or(u64::MAX);
+        conn.execute(
+            "DELETE FROM alertkit_fingerprints_recent WHERE fingerprint BETWEEN ?1 AND ?2",
+            [lo, hi],
         )
-        .bind(lo)
-        .bind(hi)
-        .execute(&mut **tx)
-        .await
-        .map_err(db)?
-        .rows_affected();
-        sqlx::query("DELETE FROM alertkit_fingerprints_recent WHERE fingerprint BETWEEN ?1 AND ?2")
-            .bind(lo)
-            .bind(hi)
-            .execute(&mut **tx)
-            .await
-            .map_err(db)?;
+        .map_err(sqlite)?;
         Ok(())
     }
 

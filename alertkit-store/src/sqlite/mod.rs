@@ -13,17 +13,12 @@ use async_trait::async_trait;
 use sqlx::sqlite::{
     SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions, SqliteSynchronous,
 };
-use sqlx::{Row, Sqlite, Transaction};
 use time::OffsetDateTime;
 
-use crate::sql::codec::{self, VerdictJson, db, fp_key, json, nanos, status_code};
-use crate::sql::outbox::{EnqueueRows, OutboxOptions, OutboxState};
-use crate::sql::timeline::{self, AlertIds, EventRow};
+use crate::sql::codec::{self, db, fp_key, json, nanos};
+use crate::sql::outbox::{OutboxOptions, OutboxState};
 use fingerprints::Levels;
-use queries::{
-    ATTACH_EVENTS, ATTACH_NAMED, NEWEST_FIRST, OLDEST_FIRST, SELECT_ALERT, STORED, TIMELINE, UPSERT,
-};
-use verdicts::VerdictRefs;
+use queries::{ATTACH_EVENTS, ATTACH_NAMED, NEWEST_FIRST, OLDEST_FIRST, SELECT_ALERT, TIMELINE};
 
 mod checkpoint;
 mod fingerprints;
@@ -33,8 +28,10 @@ mod outbox;
 mod plans;
 mod pool;
 mod queries;
+mod record;
 mod stats;
 mod verdicts;
+mod writer;
 
 pub use journal::SqliteJournal;
 
@@ -81,7 +78,11 @@ impl SqliteOptions {
 /// stops to copy pages or wait for an `fsync`.
 ///
 /// Every `record` is one `BEGIN IMMEDIATE` transaction; it returns once
-/// committed. The state machine is [`AlertRecord::apply`], the same one the
+/// committed. Its statements run on the calling thread, through the write
+/// connection's own handle (no hand-off to sqlx's worker thread per
+/// statement): inside [`tokio::task::block_in_place`] on a multi-thread
+/// runtime, in place on a current-thread one (which it then blocks for the
+/// transaction, a few milliseconds per thousand alerts). The state machine is [`AlertRecord::apply`], the same one the
 /// in-memory store uses. List filters other than status and time range
 /// (matchers, severity, text) are evaluated in Rust over rows read in
 /// key order.
@@ -204,137 +205,6 @@ impl SqliteHistoryStore {
     }
 }
 
-/// Rows per multi-row `INSERT`: every full chunk reuses one prepared
-/// statement; each statement is one round trip to sqlx's SQLite worker.
-///
-/// The batch writes say `OR FAIL`: a multi-row statement that may abort
-/// makes SQLite copy every page it touches into a statement journal so it
-/// can undo just that statement (7–8 % of the writer's time in profiles).
-/// Every write here runs inside a transaction that is rolled back whole on
-/// any error, so undoing one statement is never needed.
-const ROWS_PER_STATEMENT: usize = 64;
-
-/// `head VALUES (?, …), (?, …) tail` for `rows` rows of `columns` columns.
-pub(super) fn values_sql(head: &str, columns: usize, rows: usize, tail: &str) -> String {
-    let row = format!("({})", vec!["?"; columns].join(", "));
-    format!("{head} VALUES {}{tail}", vec![row; rows].join(", "))
-}
-
-/// One multi-row statement, bound and ready to run.
-type Statement = sqlx::query::Query<'static, Sqlite, <Sqlite as sqlx::Database>::Arguments>;
-
-/// Runs one statement per chunk of `items`, binding the next chunk's
-/// statement (JSON encoding, mostly) while SQLite's worker thread runs the
-/// current one, instead of one after the other.
-async fn execute_chunks<'a, T>(
-    tx: &mut Transaction<'_, Sqlite>,
-    items: &'a [T],
-    mut build: impl FnMut(&'a [T]) -> Result<Statement, StoreError>,
-) -> Result<(), StoreError> {
-    let mut chunks = items.chunks(ROWS_PER_STATEMENT);
-    let mut next = chunks.next().map(&mut build).transpose()?;
-    while let Some(statement) = next {
-        let following = chunks.next();
-        let (done, built) = tokio::join!(statement.execute(&mut **tx), async {
-            following.map(&mut build).transpose()
-        });
-        done.map_err(db)?;
-        next = built?;
-    }
-    Ok(())
-}
-
-/// Appends the timeline rows `events` under the ids they are paired with
-/// (see [`crate::sql::timeline`]).
-async fn insert_events(
-    tx: &mut Transaction<'_, Sqlite>,
-    events: &[(i64, EventRow<'_>)],
-    ids: &AlertIds,
-    verdicts: &mut VerdictJson,
-) -> Result<(), StoreError> {
-    const HEAD: &str = "INSERT OR FAIL INTO alertkit_events \
-         (id, alert_id, fingerprint, kind, at, status, starts_at, ends_at, annotations, \
-          classification)";
-    execute_chunks(tx, events, |chunk| {
-        let mut q = sqlx::query(sqlx::AssertSqlSafe(values_sql(HEAD, 10, chunk.len(), "")));
-        for (id, row) in chunk {
-            let e = row.event;
-            let key = fp_key(e.fingerprint);
-            q = q
-                .bind(id)
-                .bind(ids.require(key)?)
-                .bind(key)
-                .bind(e.kind.as_str())
-                .bind(nanos("at", e.at)?)
-                .bind(status_code(e.status))
-                .bind(nanos("startsAt", e.starts_at)?)
-                .bind(e.ends_at.map(|t| nanos("endsAt", t)).transpose()?)
-                .bind(e.annotations.as_ref().map(json).transpose()?)
-                .bind(verdicts.get(row.verdict)?);
-        }
-        Ok(q)
-    })
-    .await
-}
-
-/// How [`write_alerts`] writes its rows.
-#[derive(Clone, Copy)]
-enum AlertWrite {
-    /// New rows (mapped to their fingerprints by [`Levels::map`]).
-    Insert,
-    /// Stored rows: inserts made upserts on their ids by [`UPSERT`].
-    Upsert,
-}
-
-/// Writes `records`, under the ids in `ids`; a verdict an event stores
-/// (per `refs`) is named, not copied.
-async fn write_alerts(
-    tx: &mut Transaction<'_, Sqlite>,
-    records: &[AlertRecord],
-    ids: &AlertIds,
-    how: AlertWrite,
-    refs: &VerdictRefs,
-    verdicts: &mut VerdictJson,
-) -> Result<(), StoreError> {
-    const HEAD: &str = "INSERT OR FAIL INTO alertkit_alerts (id, fingerprint, labels, \
-         annotations, status, starts_at, ends_at, first_seen, last_seen, last_changed, \
-         fire_count, transitions, classification, classification_event, generator_url, \
-         severity, namespace)";
-    let tail = match how {
-        AlertWrite::Insert => "",
-        AlertWrite::Upsert => UPSERT,
-    };
-    execute_chunks(tx, records, |chunk| {
-        let mut q = sqlx::query(sqlx::AssertSqlSafe(values_sql(HEAD, 17, chunk.len(), tail)));
-        for r in chunk {
-            let key = fp_key(r.fingerprint);
-            let verdict = r.classification.as_ref();
-            let event = verdict.and_then(|v| refs.event_for(key, v));
-            let inline = if event.is_some() { None } else { verdict };
-            q = q
-                .bind(ids.require(key)?)
-                .bind(key)
-                .bind(json(&r.labels)?)
-                .bind(json(&r.annotations)?)
-                .bind(status_code(r.status))
-                .bind(nanos("startsAt", r.starts_at)?)
-                .bind(r.ends_at.map(|t| nanos("endsAt", t)).transpose()?)
-                .bind(nanos("first_seen", r.first_seen)?)
-                .bind(nanos("last_seen", r.last_seen)?)
-                .bind(nanos("last_changed", r.last_changed)?)
-                .bind(i64::from(r.fire_count))
-                .bind(i64::from(r.transitions))
-                .bind(verdicts.get(inline)?)
-                .bind(event)
-                .bind(codec::url_text(&r.generator_url).into_owned())
-                .bind(r.severity().as_str())
-                .bind(crate::sql::stats::namespace(&r.labels));
-        }
-        Ok(q)
-    })
-    .await
-}
-
 #[async_trait]
 impl HistoryStore for SqliteHistoryStore {
     async fn record(&self, receipts: &[Receipt]) -> Result<RecordOutcome, StoreError> {
@@ -356,78 +226,14 @@ impl HistoryStore for SqliteHistoryStore {
             .iter()
             .map(|r| fp_key(r.alert.fingerprint()))
             .collect();
-        // Few statements per batch: every statement is a round trip to
-        // sqlx's SQLite worker thread.
-        let mut tx = self.write.begin_with("BEGIN IMMEDIATE").await.map_err(db)?;
-        let rows = sqlx::query(STORED)
-            .bind(json(&keys)?)
-            .fetch_all(&mut *tx)
-            .await
-            .map_err(db)?;
-        // New rows get the next ids in sequence (this is the only writer),
-        // so their timeline rows append at the end of its index; events are
-        // numbered here too, so that alert rows can name them.
-        let (last_id, last_event): (i64, i64) = sqlx::query_as(
-            "SELECT (SELECT coalesce(max(id), 0) FROM alertkit_alerts), \
-                    (SELECT coalesce(max(id), 0) FROM alertkit_events)",
-        )
-        .fetch_one(&mut *tx)
-        .await
-        .map_err(db)?;
-        let mut ids = AlertIds::with_capacity(receipts.len());
-        let mut refs = VerdictRefs::default();
-        let mut stored = Vec::with_capacity(rows.len());
-        for row in &rows {
-            let record = codec::record(row)?;
-            let key = fp_key(record.fingerprint);
-            ids.insert(key, row.try_get("id").map_err(db)?);
-            let event: Option<i64> = row.try_get("classification_event").map_err(db)?;
-            if let (Some(verdict), Some(event)) = (&record.classification, event) {
-                refs.note(key, verdict, event);
-            }
-            stored.push(record);
-        }
-        drop(rows);
-        let batch = crate::sql::apply_batch(receipts, &keys, stored, verdicts);
-        let now = OffsetDateTime::now_utc();
-        let queued = EnqueueRows::build(&self.outbox.options(), receipts, &batch.changes, now)?;
-        // New rows by plain inserts (an upsert statement keeps a statement
-        // journal even when it never updates), stored rows by upsert.
-        let (updated, inserted): (Vec<AlertRecord>, Vec<AlertRecord>) = batch
-            .records
-            .into_iter()
-            .partition(|r| ids.get(fp_key(r.fingerprint)).is_some());
-        let mapped: Vec<(i64, i64)> = (last_id + 1..)
-            .zip(&inserted)
-            .map(|(id, r)| (fp_key(r.fingerprint), id))
-            .collect();
-        for &(key, id) in &mapped {
-            ids.insert(key, id);
-        }
-        let events: Vec<(i64, EventRow<'_>)> = (last_event + 1..)
-            .zip(timeline::rows(&batch.events))
-            .collect();
-        for (id, row) in &events {
-            if let Some(verdict) = row.verdict {
-                refs.note(fp_key(row.event.fingerprint), verdict, *id);
-            }
-        }
-        let mut verdicts = VerdictJson::default();
+        let outbox = self.outbox.options();
         let mut step = self.levels.plan();
-        let (insert, upsert) = (AlertWrite::Insert, AlertWrite::Upsert);
-        write_alerts(&mut tx, &inserted, &ids, insert, &refs, &mut verdicts).await?;
-        Levels::map(&mut tx, &mapped).await?;
-        write_alerts(&mut tx, &updated, &ids, upsert, &refs, &mut verdicts).await?;
-        insert_events(&mut tx, &events, &ids, &mut verdicts).await?;
-        if queued.len() > 0 {
-            outbox::enqueue(&mut tx, &queued, nanos("now", now)?).await?;
-        }
-        Levels::run(&mut step, &mut tx).await?;
-        tx.commit().await.map_err(db)?;
-        self.levels.committed(step, inserted.len());
-        Ok(RecordOutcome {
-            changes: batch.changes,
+        let written = writer::transaction(&self.write, |conn| {
+            record::write(conn, receipts, &keys, verdicts, &outbox, &mut step)
         })
+        .await?;
+        self.levels.committed(step, written.inserted);
+        Ok(written.outcome)
     }
 
     async fn attach_classifications(

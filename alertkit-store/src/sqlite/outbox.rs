@@ -11,43 +11,42 @@ use alertkit_core::traits::{
 };
 use alertkit_core::{Fingerprint, Handoff, Notification, StoreError};
 use async_trait::async_trait;
-use sqlx::{Row as _, Sqlite, Transaction};
+use sqlx::Row as _;
 use time::OffsetDateTime;
 
-use super::{SqliteHistoryStore, values_sql};
+use super::SqliteHistoryStore;
+use super::writer::sqlite;
 use crate::sql::codec::{db, fp_key, json, nanos};
 use crate::sql::outbox::{self, EnqueueRows, SettleBinds};
 
-/// Rows per multi-row outbox `INSERT` (7 columns; SQLite allows 32766 variables).
-const ROWS_PER_STATEMENT: usize = 128;
-
-/// Inserts outbox rows; a row for a (target, change) already queued is kept.
-pub(super) async fn enqueue(
-    tx: &mut Transaction<'_, Sqlite>,
+/// Inserts outbox rows (in the open transaction `conn`); a row for a
+/// (target, change) already queued is kept.
+pub(super) fn enqueue(
+    conn: &rusqlite::Connection,
     rows: &EnqueueRows,
     now: i64,
 ) -> Result<(), StoreError> {
-    // `OR FAIL`: no statement journal (see `ROWS_PER_STATEMENT`).
-    const HEAD: &str = "INSERT OR FAIL INTO alertkit_outbox \
-        (target, dedup_key, fingerprint, kind, payload, received_at, due_at, enqueued_at, state)";
-    const TAIL: &str = " ON CONFLICT (target, dedup_key) DO NOTHING";
-    let indices: Vec<usize> = (0..rows.len()).collect();
-    for chunk in indices.chunks(ROWS_PER_STATEMENT) {
-        let sql = values_sql(HEAD, 9, chunk.len(), TAIL);
-        let mut q = sqlx::query(sqlx::AssertSqlSafe(sql));
-        for &i in chunk {
-            q = q
-                .bind(&rows.target[i])
-                .bind(&rows.dedup_key[i])
-                .bind(rows.fingerprint[i])
-                .bind(rows.kind[i])
-                .bind(&rows.payload[i])
-                .bind(rows.received_at[i])
-                .bind(rows.due_at[i])
-                .bind(now)
-                .bind(0_i64);
-        }
-        q.execute(&mut **tx).await.map_err(db)?;
+    // `OR FAIL`: no statement journal (the transaction is undone whole).
+    let mut insert = conn
+        .prepare(
+            "INSERT OR FAIL INTO alertkit_outbox (target, dedup_key, fingerprint, kind, payload, \
+             received_at, due_at, enqueued_at, state) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, 0) \
+             ON CONFLICT (target, dedup_key) DO NOTHING",
+        )
+        .map_err(sqlite)?;
+    for i in 0..rows.len() {
+        insert
+            .execute(rusqlite::params![
+                rows.target[i],
+                rows.dedup_key[i],
+                rows.fingerprint[i],
+                rows.kind[i],
+                rows.payload[i],
+                rows.received_at[i],
+                rows.due_at[i],
+                now,
+            ])
+            .map_err(sqlite)?;
     }
     Ok(())
 }
