@@ -15,7 +15,7 @@ use alertkit_core::{
 use sqlx::{ColumnIndex, Decode, Type};
 use time::OffsetDateTime;
 
-use super::codec::{StoreRow, fp_from_key, fp_key, kind, nanos, parse, time};
+use super::codec::{Columns, StoreRow, fp_from_key, fp_key, kind, nanos, parse, time};
 
 /// Which targets a store's outbox enqueues for, and how long new rows are
 /// held for their classification.
@@ -158,34 +158,23 @@ fn status_of(code: Option<i64>) -> Option<u16> {
 
 /// A claimed row: `id, attempts, target, kind, payload, received_at,
 /// enqueued_at` plus the joined `classification` and `remote_ref`.
-pub(crate) fn delivery<R>(row: &R) -> Result<Delivery, StoreError>
-where
-    R: StoreRow,
-    for<'a> &'a str: ColumnIndex<R>,
-    for<'r> i64: Decode<'r, R::Database> + Type<R::Database>,
-    for<'r> String: Decode<'r, R::Database> + Type<R::Database>,
-    for<'r> Option<String>: Decode<'r, R::Database> + Type<R::Database>,
-{
-    let kind = kind(&row.col::<String>("kind")?)?;
-    let mut n = decode_payload(
-        &row.col::<String>("payload")?,
-        kind,
-        row.col("received_at")?,
-    )?;
-    if let Some(c) = row.col::<Option<String>>("classification")? {
+pub(crate) fn delivery(row: &impl Columns) -> Result<Delivery, StoreError> {
+    let kind = kind(&row.text("kind")?)?;
+    let mut n = decode_payload(&row.text("payload")?, kind, row.int("received_at")?)?;
+    if let Some(c) = row.opt_text("classification")? {
         n = n.with_classification(Arc::new(parse::<Classification>("classification", &c)?));
     }
-    if let Some(r) = row.col::<Option<String>>("remote_ref")? {
+    if let Some(r) = row.opt_text("remote_ref")? {
         n = n.with_remote_ref(r);
     }
     Ok(Delivery {
         lease: LeaseRef {
-            id: row.col("id")?,
-            attempt: attempt_number(row.col("attempts")?),
+            id: row.int("id")?,
+            attempt: attempt_number(row.int("attempts")?),
         },
-        target: Arc::from(row.col::<String>("target")?),
+        target: Arc::from(row.text("target")?),
         notification: n,
-        enqueued_at: time(row.col("enqueued_at")?)?,
+        enqueued_at: time(row.int("enqueued_at")?)?,
     })
 }
 

@@ -15,9 +15,10 @@ use sqlx::Row as _;
 use time::OffsetDateTime;
 
 use super::SqliteHistoryStore;
-use super::writer::sqlite;
+use super::writer::{self, Fields, sqlite};
 use crate::sql::codec::{db, fp_key, json, nanos};
 use crate::sql::outbox::{self, EnqueueRows, SettleBinds};
+use rusqlite::params;
 
 /// Inserts outbox rows (in the open transaction `conn`); a row for a
 /// (target, change) already queued is kept.
@@ -119,6 +120,31 @@ pub(super) const CLAIMED: &str = "SELECT o.id, o.attempts, o.target, o.kind, o.p
        (SELECT alert_id FROM alertkit_fingerprints WHERE fingerprint = o.fingerprint) \
      LEFT JOIN alertkit_delivery_refs r ON r.target = o.target AND r.fingerprint = o.fingerprint \
      WHERE o.id IN (SELECT value FROM json_each(?1)) ORDER BY o.id";
+/// Leases up to `?5` due rows of the targets in `?4` (JSON) to worker `?1`
+/// until `?2` (`?3` is now), oldest first, but never a row behind an
+/// unsettled one for the same target and alert (per-alert order).
+const CLAIM: &str = "UPDATE alertkit_outbox SET state = 1, attempts = attempts + 1, locked_by = ?1, \
+       due_at = ?2 \
+     WHERE id IN (SELECT o.id FROM alertkit_outbox o \
+       WHERE o.state < 2 AND o.due_at <= ?3 \
+         AND o.target IN (SELECT value FROM json_each(?4)) \
+         AND NOT EXISTS (SELECT 1 FROM alertkit_outbox p \
+           WHERE p.target = o.target AND p.fingerprint = o.fingerprint \
+             AND p.state < 2 AND p.id < o.id) \
+       ORDER BY o.due_at, o.id LIMIT ?5) \
+     RETURNING id";
+
+/// Logs the settlements (`?1`, JSON; `?2` is now) of rows still leased for
+/// the settled attempt, returning their ids.
+const LOG_HELD: &str = "INSERT INTO alertkit_delivery_log \
+     (delivery_id, target, fingerprint, kind, attempt, at, outcome, status, detail, latency_us) \
+     SELECT o.id, o.target, o.fingerprint, o.kind, o.attempts, ?2, \
+       j.value ->> '$.outcome', j.value ->> '$.status', j.value ->> '$.detail', \
+       j.value ->> '$.latency' \
+     FROM json_each(?1) AS j JOIN alertkit_outbox o \
+       ON o.id = j.value ->> '$.id' AND o.attempts = j.value ->> '$.attempt' AND o.state = 1 \
+     RETURNING delivery_id";
+
 #[async_trait]
 impl Outbox for SqliteHistoryStore {
     async fn claim(
@@ -133,34 +159,28 @@ impl Outbox for SqliteHistoryStore {
         }
         let now = OffsetDateTime::now_utc();
         let names: Vec<&str> = targets.iter().map(|t| &**t).collect();
-        let mut tx = self.write.begin_with("BEGIN IMMEDIATE").await.map_err(db)?;
-        let ids: Vec<i64> = sqlx::query_scalar(
-            "UPDATE alertkit_outbox SET state = 1, attempts = attempts + 1, locked_by = ?1, \
-               due_at = ?2 \
-             WHERE id IN (SELECT o.id FROM alertkit_outbox o \
-               WHERE o.state < 2 AND o.due_at <= ?3 \
-                 AND o.target IN (SELECT value FROM json_each(?4)) \
-                 AND NOT EXISTS (SELECT 1 FROM alertkit_outbox p \
-                   WHERE p.target = o.target AND p.fingerprint = o.fingerprint \
-                     AND p.state < 2 AND p.id < o.id) \
-               ORDER BY o.due_at, o.id LIMIT ?5) \
-             RETURNING id",
-        )
-        .bind(worker)
-        .bind(nanos("lease", now + lease)?)
-        .bind(nanos("now", now)?)
-        .bind(json(&names)?)
-        .bind(i64::try_from(limit).unwrap_or(i64::MAX))
-        .fetch_all(&mut *tx)
+        let (lease_until, now) = (nanos("lease", now + lease)?, nanos("now", now)?);
+        let (names, limit) = (json(&names)?, i64::try_from(limit).unwrap_or(i64::MAX));
+        writer::transaction(&self.write, |conn| {
+            let ids: Vec<i64> = conn
+                .prepare(CLAIM)
+                .and_then(|mut claim| {
+                    claim
+                        .query_map(params![worker, lease_until, now, names, limit], |r| {
+                            r.get(0)
+                        })?
+                        .collect()
+                })
+                .map_err(sqlite)?;
+            let mut claimed = conn.prepare(CLAIMED).map_err(sqlite)?;
+            let mut rows = claimed.query([json(&ids)?]).map_err(sqlite)?;
+            let mut out = Vec::with_capacity(ids.len());
+            while let Some(row) = rows.next().map_err(sqlite)? {
+                out.push(outbox::delivery(&Fields(row))?);
+            }
+            Ok(out)
+        })
         .await
-        .map_err(db)?;
-        let rows = sqlx::query(CLAIMED)
-            .bind(json(&ids)?)
-            .fetch_all(&mut *tx)
-            .await
-            .map_err(db)?;
-        tx.commit().await.map_err(db)?;
-        rows.iter().map(outbox::delivery).collect()
     }
 
     async fn settle(&self, settlements: &[Settlement]) -> Result<Vec<bool>, StoreError> {
@@ -184,62 +204,52 @@ impl Outbox for SqliteHistoryStore {
             })
             .collect();
         let batch = json(&rows)?;
-        let mut tx = self.write.begin_with("BEGIN IMMEDIATE").await.map_err(db)?;
-        // Logging first doubles as the fence: only rows still leased for
-        // the settled attempt are logged, and only those are settled.
-        let held: Vec<i64> = sqlx::query_scalar(
-            "INSERT INTO alertkit_delivery_log \
-             (delivery_id, target, fingerprint, kind, attempt, at, outcome, status, detail, \
-              latency_us) \
-             SELECT o.id, o.target, o.fingerprint, o.kind, o.attempts, ?2, \
-               j.value ->> '$.outcome', j.value ->> '$.status', j.value ->> '$.detail', \
-               j.value ->> '$.latency' \
-             FROM json_each(?1) AS j JOIN alertkit_outbox o \
-               ON o.id = j.value ->> '$.id' AND o.attempts = j.value ->> '$.attempt' \
-              AND o.state = 1 \
-             RETURNING delivery_id",
-        )
-        .bind(&batch)
-        .bind(now)
-        .fetch_all(&mut *tx)
-        .await
-        .map_err(db)?;
-        let held_set: std::collections::HashSet<i64> = held.iter().copied().collect();
-        let kept: Vec<&serde_json::Value> = rows
-            .iter()
-            .filter(|r| r["id"].as_i64().is_some_and(|id| held_set.contains(&id)))
-            .collect();
-        if !kept.is_empty() {
-            let kept = json(&kept)?;
-            for sql in SETTLE_STEPS {
-                sqlx::query(sql)
-                    .bind(&kept)
-                    .bind(now)
-                    .execute(&mut *tx)
-                    .await
-                    .map_err(db)?;
+        let held = writer::transaction(&self.write, |conn| {
+            // Logging first doubles as the fence: only rows still leased
+            // for the settled attempt are logged, and only those are settled.
+            let held: std::collections::HashSet<i64> = conn
+                .prepare(LOG_HELD)
+                .and_then(|mut log| log.query_map(params![batch, now], |r| r.get(0))?.collect())
+                .map_err(sqlite)?;
+            let kept: Vec<&serde_json::Value> = rows
+                .iter()
+                .filter(|r| r["id"].as_i64().is_some_and(|id| held.contains(&id)))
+                .collect();
+            if !kept.is_empty() {
+                let kept = json(&kept)?;
+                for sql in SETTLE_STEPS {
+                    // Every step reads `?1`; not every one needs `?2`.
+                    let mut step = conn.prepare(sql).map_err(sqlite)?;
+                    step.raw_bind_parameter(1, &kept).map_err(sqlite)?;
+                    if step.parameter_count() >= 2 {
+                        step.raw_bind_parameter(2, now).map_err(sqlite)?;
+                    }
+                    step.raw_execute().map_err(sqlite)?;
+                }
             }
-        }
-        tx.commit().await.map_err(db)?;
-        Ok(binds.iter().map(|b| held_set.contains(&b.id)).collect())
+            Ok(held)
+        })
+        .await?;
+        Ok(binds.iter().map(|b| held.contains(&b.id)).collect())
     }
 
     async fn unlease(&self, leases: &[LeaseRef]) -> Result<(), StoreError> {
         let now = now_nanos()?;
-        let mut tx = self.write.begin_with("BEGIN IMMEDIATE").await.map_err(db)?;
-        for l in leases {
-            sqlx::query(
-                "UPDATE alertkit_outbox SET state = 0, attempts = attempts - 1, due_at = ?3, \
-                   locked_by = NULL WHERE id = ?1 AND attempts = ?2 AND state = 1",
-            )
-            .bind(l.id)
-            .bind(i64::from(l.attempt))
-            .bind(now)
-            .execute(&mut *tx)
-            .await
-            .map_err(db)?;
-        }
-        tx.commit().await.map_err(db)?;
+        writer::transaction(&self.write, |conn| {
+            let mut unlease = conn
+                .prepare(
+                    "UPDATE alertkit_outbox SET state = 0, attempts = attempts - 1, due_at = ?3, \
+                       locked_by = NULL WHERE id = ?1 AND attempts = ?2 AND state = 1",
+                )
+                .map_err(sqlite)?;
+            for l in leases {
+                unlease
+                    .execute(params![l.id, i64::from(l.attempt), now])
+                    .map_err(sqlite)?;
+            }
+            Ok(())
+        })
+        .await?;
         self.outbox.wakeup.notify_waiters();
         Ok(())
     }
