@@ -3,15 +3,16 @@
 //!
 //! sqlx runs each SQLite connection on a worker thread of its own and
 //! hands it every statement over a channel, so each statement costs two
-//! thread wake-ups. A batch of 100 new alerts took ten such round trips,
-//! and on this project's 2-vCPU machine they were most of its 5 ms:
-//! `BEGIN` alone took 0.24 ms, mapping 100 fingerprints (a few
-//! microseconds of SQLite work) 0.7 ms. [`transaction`] instead borrows the
-//! connection from its worker ([`lock_handle`]) and runs the batch's
-//! statements one after another, prepared once per batch, with no thread
-//! in between. It is still the one write connection (the pool has one),
-//! so every other write (outbox, retention, attach) queues behind it as
-//! before, and the writer never sees "database is locked".
+//! thread wake-ups: on this project's 2-vCPU VM, 0.1–0.25 ms each (a
+//! `BEGIN` took 0.24 ms), ten per batch of `record`. [`transaction`]
+//! instead borrows the connection from its worker ([`lock_handle`]) and
+//! runs the transaction's statements one after another on the calling
+//! thread, each prepared once per transaction. It is still the one write
+//! connection (the pool has one): `record` and the outbox's claims and
+//! settlements use this path, and the rarer writes (retention, attach,
+//! dead-letter replay, migrations) go through sqlx on the same connection,
+//! so every write queues behind the others and none sees "database is
+//! locked".
 //!
 //! [`lock_handle`]: sqlx::sqlite::SqliteConnection::lock_handle
 
