@@ -109,17 +109,31 @@ pub(crate) fn parse<T: serde::de::DeserializeOwned>(
         .map_err(|e| StoreError::Backend(format!("stored {column} is not valid: {e}").into()))
 }
 
-/// Maps sqlx errors: connectivity, pool exhaustion and lock contention are
-/// transient; everything else is a backend failure.
+/// Whether a SQLite (extended) result code says the same call may succeed
+/// later: `SQLITE_BUSY`, `_LOCKED`, `_IOERR`, `_FULL`, `_CANTOPEN`. The
+/// caller answers 503, so Alertmanager retries, rather than 500.
+#[cfg(feature = "sqlite")]
+pub(crate) fn sqlite_is_transient(extended_code: i32) -> bool {
+    matches!(extended_code & 0xff, 5 | 6 | 10 | 13 | 14)
+}
+
+/// Maps sqlx errors: connectivity, pool exhaustion, lock contention and
+/// SQLite's disk failures are transient; everything else is a backend
+/// failure.
 pub(crate) fn db(e: sqlx::Error) -> StoreError {
     match e {
         sqlx::Error::PoolTimedOut => StoreError::Timeout,
         sqlx::Error::Io(_) | sqlx::Error::PoolClosed | sqlx::Error::WorkerCrashed => {
             StoreError::Unavailable(Box::new(e))
         }
-        // SQLite lock contention outlasting the busy timeout.
+        // SQLite: lock contention outlasting the busy timeout, a full or
+        // failing disk, a file that cannot be opened.
+        #[cfg(feature = "sqlite")]
         sqlx::Error::Database(ref d)
-            if d.message().contains("locked") || d.message().contains("busy") =>
+            if d.try_downcast_ref::<sqlx::sqlite::SqliteError>().is_some()
+                && d.code()
+                    .and_then(|c| c.parse().ok())
+                    .is_some_and(sqlite_is_transient) =>
         {
             StoreError::Unavailable(Box::new(e))
         }

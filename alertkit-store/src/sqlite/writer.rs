@@ -20,7 +20,7 @@ use alertkit_core::StoreError;
 use rusqlite::{Connection, TransactionBehavior};
 use sqlx::SqlitePool;
 
-use crate::sql::codec::db;
+use crate::sql::codec::{db, sqlite_is_transient};
 
 /// Runs `work` in one `BEGIN IMMEDIATE` transaction on the write
 /// connection of `pool`, committing if it returns `Ok` and rolling back
@@ -68,18 +68,11 @@ fn run_blocking<R>(f: impl FnOnce() -> R) -> R {
     }
 }
 
-/// Maps SQLite errors as [`db`] maps sqlx's: lock contention that outlasts
-/// the busy timeout and I/O failures are transient, the rest a backend
-/// failure.
+/// Maps SQLite errors as [`db`] maps sqlx's: see
+/// [`sqlite_is_transient`]; the rest is a backend failure.
 pub(super) fn sqlite(e: rusqlite::Error) -> StoreError {
-    use rusqlite::ErrorCode::{
-        CannotOpen, DatabaseBusy, DatabaseLocked, DiskFull, OutOfMemory, SystemIoFailure,
-    };
-    match e.sqlite_error_code() {
-        Some(DatabaseBusy | DatabaseLocked | SystemIoFailure | CannotOpen | DiskFull) => {
-            StoreError::Unavailable(Box::new(e))
-        }
-        Some(OutOfMemory) => StoreError::Overloaded,
+    match e.sqlite_error().map(|s| s.extended_code) {
+        Some(code) if sqlite_is_transient(code) => StoreError::Unavailable(Box::new(e)),
         _ => StoreError::Backend(Box::new(e)),
     }
 }
@@ -176,6 +169,37 @@ mod tests {
             .unwrap();
         transaction(&pool, |c| insert(c, 5)).await.unwrap();
         assert_eq!(values(&pool).await, [1, 4, 5]);
+    }
+
+    /// A full database is transient (503, retried), whichever path the
+    /// write took, and loses nothing already committed.
+    #[tokio::test]
+    async fn a_full_database_is_unavailable_on_both_paths() {
+        let pool = pool().await;
+        transaction(&pool, |c| insert(c, 1)).await.unwrap();
+        let pages: i64 = sqlx::query_scalar("PRAGMA page_count")
+            .fetch_one(&pool)
+            .await
+            .unwrap();
+        sqlx::query(sqlx::AssertSqlSafe(format!(
+            "PRAGMA max_page_count = {pages}"
+        )))
+        .execute(&pool)
+        .await
+        .unwrap();
+        let big = "WITH RECURSIVE n(v) AS (SELECT 1 UNION ALL SELECT v + 1 FROM n \
+                   WHERE v < 100000) INSERT INTO t (v) SELECT v FROM n";
+        let sync = transaction(&pool, |c| c.execute(big, []).map(drop).map_err(sqlite)).await;
+        assert!(
+            matches!(sync, Err(StoreError::Unavailable(_))),
+            "writer path: {sync:?}"
+        );
+        let via_sqlx = sqlx::query(big).execute(&pool).await.map_err(db);
+        assert!(
+            matches!(via_sqlx, Err(StoreError::Unavailable(_))),
+            "sqlx path: {via_sqlx:?}"
+        );
+        assert_eq!(values(&pool).await, [1]);
     }
 
     /// On a current-thread runtime the work runs in place (no
