@@ -82,10 +82,10 @@ impl SqliteOptions {
 /// connection's own handle (no hand-off to sqlx's worker thread per
 /// statement): inside [`tokio::task::block_in_place`] on a multi-thread
 /// runtime, in place on a current-thread one (which it then blocks for the
-/// transaction, a few milliseconds per thousand alerts). The state machine is [`AlertRecord::apply`], the same one the
-/// in-memory store uses. List filters other than status and time range
-/// (matchers, severity, text) are evaluated in Rust over rows read in
-/// key order.
+/// transaction, a few milliseconds per thousand alerts). The state machine
+/// is [`AlertRecord::apply`], the same one the in-memory store uses. List
+/// filters other than status and time range (matchers, severity, text) are
+/// evaluated in Rust over rows read in key order.
 ///
 /// ```no_run
 /// # async fn demo() -> Result<(), alertkit_core::StoreError> {
