@@ -239,13 +239,19 @@ macro_rules! counts_nothing {
 
 /// Deletes up to `$2` counter rows of hours before `$1` (an hour number)
 /// that count nothing: what retention emptied.
+///
+/// The rows are locked first, in primary-key order (`ORDER BY … FOR
+/// UPDATE`), the order every writer's upsert takes them in: a delete that
+/// locked them in physical order deadlocked with a concurrent `record`
+/// (Postgres 40P01, seen in `concurrent_writers_keep_the_hourly_counters_exact`).
 /// The outer condition repeats the inner one: Postgres re-checks only the
 /// outer `WHERE` of a row a concurrent writer changed meanwhile.
 const DROP_EMPTY: &str = concat!(
-    "DELETE FROM alertkit_stats_hourly WHERE ctid IN ( \
-       SELECT ctid FROM alertkit_stats_hourly WHERE dim IN (0, 1) AND hour < $1 AND ",
+    "WITH doomed AS (SELECT ctid FROM alertkit_stats_hourly \
+       WHERE dim IN (0, 1) AND hour < $1 AND ",
     counts_nothing!(),
-    " LIMIT $2) AND ",
+    " ORDER BY dim, hour, namespace LIMIT $2 FOR UPDATE) \
+     DELETE FROM alertkit_stats_hourly WHERE ctid IN (SELECT ctid FROM doomed) AND ",
     counts_nothing!()
 );
 
