@@ -334,3 +334,98 @@ async fn concurrent_writers_keep_the_hourly_counters_exact() {
     let pool = sqlx::PgPool::connect(&url()).await.unwrap();
     assert_counters_match_rows(&pool, &schema).await;
 }
+
+/// Retention's drop of empty counter rows locks them in primary-key order,
+/// as every upsert does, so it cannot deadlock with a writer. Fifty empty
+/// rows lie in the table against key order; a writer holds the first by
+/// key. The drop, started next, must wait for that row before it locks any
+/// other, so the writer can still lock all the others. A drop that locked
+/// them in another order (physical, or a hash of their row ids, as a plain
+/// `DELETE … WHERE ctid IN (… LIMIT)` does) would hold some of them while it
+/// waits, and Postgres would report 40P01 (deadlock detected).
+#[tokio::test]
+async fn dropping_empty_counters_locks_them_in_key_order() {
+    use alertkit_store::RetentionPolicy;
+
+    let Some(store) = fresh().await else { return };
+    let schema = sqlx_schema(&store).await;
+    let pool = sqlx::PgPool::connect(&url()).await.unwrap();
+    let table = format!("{schema}.alertkit_stats_hourly");
+    // Hour 1 (1970): wholly before any retention cutoff.
+    sqlx::query(sqlx::AssertSqlSafe(format!(
+        "INSERT INTO {table} (dim, hour, namespace) \
+         SELECT 0, 1, format('ns%s', lpad(n::text, 2, '0')) FROM generate_series(49, 0, -1) AS n"
+    )))
+    .execute(&pool)
+    .await
+    .unwrap();
+    let mut writer = pool.begin().await.unwrap();
+    sqlx::query(sqlx::AssertSqlSafe(format!(
+        "SELECT 1 FROM {table} WHERE dim = 0 AND hour = 1 AND namespace = 'ns00' FOR UPDATE"
+    )))
+    .execute(&mut *writer)
+    .await
+    .unwrap();
+    let writer_pid: i32 = sqlx::query_scalar("SELECT pg_backend_pid()")
+        .fetch_one(&mut *writer)
+        .await
+        .unwrap();
+
+    let pruning = {
+        let store = store.clone();
+        tokio::spawn(async move {
+            let mut policy = RetentionPolicy::keep_days(1);
+            policy.batch = 100;
+            store.prune(&policy).await
+        })
+    };
+    // Until the drop waits for the writer.
+    let started = std::time::Instant::now();
+    loop {
+        let blocked: i64 = sqlx::query_scalar(
+            "SELECT count(*) FROM pg_stat_activity WHERE $1 = ANY(pg_blocking_pids(pid))",
+        )
+        .bind(writer_pid)
+        .fetch_one(&pool)
+        .await
+        .unwrap();
+        if blocked > 0 {
+            break;
+        }
+        assert!(
+            !pruning.is_finished(),
+            "the drop did not wait for the writer's row"
+        );
+        assert!(
+            started.elapsed() < std::time::Duration::from_secs(30),
+            "the drop never waited"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    }
+    // The writer locks the rest in key order, as an upsert does, and holds
+    // them past deadlock_timeout (1 s), when Postgres looks for cycles.
+    sqlx::query(sqlx::AssertSqlSafe(format!(
+        "SELECT 1 FROM {table} WHERE dim = 0 AND hour = 1 AND namespace > 'ns00' \
+         ORDER BY dim, hour, namespace FOR UPDATE"
+    )))
+    .execute(&mut *writer)
+    .await
+    .expect("the writer locks the rows the drop has not reached");
+    tokio::time::sleep(std::time::Duration::from_millis(1500)).await;
+    writer.commit().await.unwrap();
+
+    pruning
+        .await
+        .unwrap()
+        .expect("the drop finishes once the writer commits");
+    let left: i64 = sqlx::query_scalar(sqlx::AssertSqlSafe(format!(
+        "SELECT count(*) FROM {table} WHERE hour = 1"
+    )))
+    .fetch_one(&pool)
+    .await
+    .unwrap();
+    assert_eq!(
+        left, 0,
+        "every empty row is dropped once the writer commits"
+    );
+}
