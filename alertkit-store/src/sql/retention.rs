@@ -83,7 +83,9 @@ pub(crate) struct Prune {
     which: fn(&mut PruneReport) -> &mut u64,
     keep: fn(&RetentionPolicy) -> Option<Duration>,
     /// Deletes alert rows (and, by trigger, their timelines): it must not
-    /// land between a writer's read of an alert and its write.
+    /// land between a writer's read of an alert and its write (Postgres
+    /// takes every writer lock for it; SQLite has a single writer).
+    #[cfg(feature = "postgres")]
     pub(crate) deletes_alerts: bool,
 }
 
@@ -98,6 +100,7 @@ pub(crate) const PRUNES: [Prune; 5] = [
                AND at < ?1 LIMIT ?2)",
         which: |r| &mut r.events,
         keep: |p| p.history,
+        #[cfg(feature = "postgres")]
         deletes_alerts: false,
     },
     Prune {
@@ -109,6 +112,7 @@ pub(crate) const PRUNES: [Prune; 5] = [
               AND status = 1 AND last_changed < ?1",
         which: |r| &mut r.alerts,
         keep: |p| p.history,
+        #[cfg(feature = "postgres")]
         deletes_alerts: true,
     },
     Prune {
@@ -116,6 +120,7 @@ pub(crate) const PRUNES: [Prune; 5] = [
               WHERE state = 2 AND done_at < ?1 LIMIT ?2)",
         which: |r| &mut r.outbox,
         keep: |p| p.deliveries,
+        #[cfg(feature = "postgres")]
         deletes_alerts: false,
     },
     Prune {
@@ -123,6 +128,7 @@ pub(crate) const PRUNES: [Prune; 5] = [
               (SELECT id FROM alertkit_delivery_log WHERE at < ?1 LIMIT ?2)",
         which: |r| &mut r.delivery_log,
         keep: |p| p.deliveries,
+        #[cfg(feature = "postgres")]
         deletes_alerts: false,
     },
     Prune {
@@ -130,6 +136,7 @@ pub(crate) const PRUNES: [Prune; 5] = [
               (SELECT id FROM alertkit_dead_letters WHERE died_at < ?1 LIMIT ?2)",
         which: |r| &mut r.dead_letters,
         keep: |p| p.dead_letters,
+        #[cfg(feature = "postgres")]
         deletes_alerts: false,
     },
 ];

@@ -92,6 +92,7 @@ macro_rules! flapping {
 }
 
 /// The alert of `t.fingerprint` by the unique fingerprint index (Postgres).
+#[cfg(feature = "postgres")]
 macro_rules! alert_by_index {
     () => {
         "LEFT JOIN alertkit_alerts a ON a.fingerprint = t.fingerprint"
@@ -99,6 +100,7 @@ macro_rules! alert_by_index {
 }
 
 /// The alert of `t.fingerprint` through SQLite's two lookup tables.
+#[cfg(feature = "sqlite")]
 macro_rules! alert_by_lookup {
     () => {
         "LEFT JOIN alertkit_alerts a ON a.id = \
@@ -107,13 +109,17 @@ macro_rules! alert_by_lookup {
 }
 
 /// Most `firing`/`refired` events per alert, named from the alerts table.
+#[cfg(feature = "postgres")]
 pub(crate) const TOP_FIRING: &str = top_firing!(alert_by_index!());
 /// [`TOP_FIRING`] for SQLite.
+#[cfg(feature = "sqlite")]
 pub(crate) const TOP_FIRING_SQLITE: &str = top_firing!(alert_by_lookup!());
 
 /// Alerts with at least `?4` state changes, named from the alerts table.
+#[cfg(feature = "postgres")]
 pub(crate) const FLAPPING: &str = flapping!(alert_by_index!());
 /// [`FLAPPING`] for SQLite.
+#[cfg(feature = "sqlite")]
 pub(crate) const FLAPPING_SQLITE: &str = flapping!(alert_by_lookup!());
 
 /// `ALERT_COUNTS` row.
@@ -224,6 +230,7 @@ impl Tally {
     }
 
     /// Adds another interval's counts.
+    #[cfg(feature = "postgres")]
     pub(crate) fn add(&mut self, other: Tally) {
         let [total, firing, critical, warning, info, noise] = other.alerts;
         self.add_alerts((total, firing, critical, warning, info, noise));

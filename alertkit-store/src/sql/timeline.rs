@@ -16,7 +16,7 @@
 use std::collections::HashMap;
 use std::sync::Arc;
 
-use alertkit_core::{Classification, EventKind, HistoryEvent, StoreError};
+use alertkit_core::{Classification, EventKind, HistoryEvent};
 
 /// One `alertkit_events` row to write.
 #[derive(Debug)]
@@ -114,9 +114,10 @@ impl AlertIds {
 
     /// The id of the alert with fingerprint key `key`, which the batch
     /// wrote (so it is known; anything else is a bug, reported, not panicked on).
-    pub(crate) fn require(&self, key: i64) -> Result<i64, StoreError> {
+    #[cfg(feature = "sqlite")]
+    pub(crate) fn require(&self, key: i64) -> Result<i64, alertkit_core::StoreError> {
         self.get(key).ok_or_else(|| {
-            StoreError::Backend(
+            alertkit_core::StoreError::Backend(
                 format!("no alert row for the event of fingerprint key {key}").into(),
             )
         })
