@@ -88,6 +88,8 @@ pub use pool::PoolStatus;
 #[cfg(any(feature = "sqlite", feature = "postgres"))]
 mod sql;
 #[cfg(any(feature = "sqlite", feature = "postgres"))]
+pub use sql::migrations::SchemaError;
+#[cfg(any(feature = "sqlite", feature = "postgres"))]
 pub use sql::outbox::OutboxOptions;
 #[cfg(any(feature = "sqlite", feature = "postgres"))]
 pub use sql::retention::{PruneReport, RetentionPolicy};

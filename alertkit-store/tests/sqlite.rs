@@ -680,3 +680,83 @@ async fn a_pipeline_on_the_journal_records_what_a_crash_left() {
     pipeline.shutdown().await;
     assert_eq!(sink.notifications().len(), 300, "each alert notified once");
 }
+
+/// The error a store opened with `migrate = false` refuses `path` with.
+async fn schema_error(path: &std::path::Path) -> Option<alertkit_store::SchemaError> {
+    let mut options = SqliteOptions::new(path.to_str().unwrap());
+    options.migrate = false;
+    match SqliteHistoryStore::open_with(options).await {
+        Ok(store) => {
+            store.close().await;
+            None
+        }
+        Err(e) => {
+            let source = std::error::Error::source(&e).expect("a schema error as the source");
+            Some(
+                source
+                    .downcast_ref::<alertkit_store::SchemaError>()
+                    .unwrap_or_else(|| panic!("not a schema error: {e:?}"))
+                    .clone(),
+            )
+        }
+    }
+}
+
+/// Opened with `migrate = false`, a store checks that the database holds
+/// exactly this build's migrations and names the first difference.
+#[tokio::test]
+async fn opening_without_migrating_checks_the_schema() {
+    use alertkit_store::SchemaError;
+
+    // An empty file, and one migrated part of the way.
+    let empty = temp_db();
+    assert!(matches!(
+        schema_error(&empty).await,
+        Some(SchemaError::Pending { version: 20261122000001, ref description }) if description == "history"
+    ));
+    let (partial, pool) = migrated_to(20261122000005).await;
+    pool.close().await;
+    assert!(matches!(
+        schema_error(&partial).await,
+        Some(SchemaError::Pending {
+            version: 20261205000006,
+            ..
+        })
+    ));
+
+    // Fully migrated: opens, and keeps refusing once the record is altered.
+    let path = temp_db();
+    store_at(&path).await.close().await;
+    assert_eq!(schema_error(&path).await, None);
+    let pool = pool_at(&path).await;
+    let alter = |sql: &'static str| {
+        let pool = pool.clone();
+        async move { sqlx::query(sql).execute(&pool).await.unwrap() }
+    };
+    alter("UPDATE _sqlx_migrations SET checksum = x'00' WHERE version = 20261122000002").await;
+    assert_eq!(
+        schema_error(&path).await,
+        Some(SchemaError::Modified {
+            version: 20261122000002
+        })
+    );
+    alter("UPDATE _sqlx_migrations SET success = 0 WHERE version = 20261122000002").await;
+    assert_eq!(
+        schema_error(&path).await,
+        Some(SchemaError::Failed {
+            version: 20261122000002
+        })
+    );
+    alter(
+        "INSERT INTO _sqlx_migrations (version, description, success, checksum, execution_time) \
+         VALUES (29991231000001, 'from the future', 1, x'00', 0)",
+    )
+    .await;
+    assert_eq!(
+        schema_error(&path).await,
+        Some(SchemaError::Unknown {
+            version: 29991231000001
+        })
+    );
+    pool.close().await;
+}

@@ -37,7 +37,11 @@ pub struct PostgresOptions {
     /// Schema holding alertkit's tables (created if missing); `None` uses
     /// the connection's default `search_path`.
     pub schema: Option<String>,
-    /// Apply pending migrations when opening (default `true`).
+    /// Apply pending migrations when opening (default `true`). When
+    /// `false` (migrations applied separately), opening checks that the
+    /// database holds exactly this build's migrations and otherwise fails
+    /// with a [`SchemaError`](crate::SchemaError) naming the first
+    /// difference.
     pub migrate: bool,
     /// Pool size.
     pub max_connections: u32,
@@ -149,6 +153,9 @@ impl PostgresHistoryStore {
                 .run(&pool)
                 .await
                 .map_err(|e| StoreError::Backend(Box::new(e)))?;
+        } else {
+            let applied = crate::sql::migrations::applied_postgres(&pool).await?;
+            crate::sql::migrations::check(&MIGRATOR, &applied)?;
         }
         Ok(Self {
             pool,

@@ -2,6 +2,7 @@
 //! list scanning. Only the SQL text and binding differ per backend.
 
 pub(crate) mod codec;
+pub(crate) mod migrations;
 pub(crate) mod outbox;
 pub(crate) mod retention;
 pub(crate) mod stats;

@@ -44,7 +44,11 @@ static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations/sqlite")
 pub struct SqliteOptions {
     /// `sqlite://path/to/file.db` or a plain path; created if missing.
     pub url: String,
-    /// Apply pending migrations when opening (default `true`).
+    /// Apply pending migrations when opening (default `true`). When
+    /// `false` (migrations applied separately), opening checks that the
+    /// database holds exactly this build's migrations and otherwise fails
+    /// with a [`SchemaError`](crate::SchemaError) naming the first
+    /// difference.
     pub migrate: bool,
     /// Concurrent readers (writes always go through one connection).
     pub read_connections: u32,
@@ -148,6 +152,9 @@ impl SqliteHistoryStore {
                 .run(&write)
                 .await
                 .map_err(|e| StoreError::Backend(Box::new(e)))?;
+        } else {
+            let applied = crate::sql::migrations::applied_sqlite(&write).await?;
+            crate::sql::migrations::check(&MIGRATOR, &applied)?;
         }
         let read = SqlitePoolOptions::new()
             .max_connections(options.read_connections.max(1))

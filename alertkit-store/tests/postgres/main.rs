@@ -405,3 +405,50 @@ async fn settlements_apply_as_one_batch_fenced_per_lease() {
     assert_eq!(dead.len(), 1);
     assert_eq!(dead[0].id, l2.id);
 }
+
+/// Opened with `migrate = false`, a store checks that its schema holds
+/// exactly this build's migrations (the checks themselves are the SQLite
+/// test's; this is the Postgres catalogue and search path).
+#[tokio::test]
+async fn opening_without_migrating_checks_the_schema() {
+    use alertkit_store::SchemaError;
+
+    let Some(migrated) = fresh().await else {
+        return;
+    };
+    let open = |schema: String| async move {
+        let mut options = PostgresOptions::new(url()).schema(schema);
+        options.migrate = false;
+        match PostgresHistoryStore::open_with(options).await {
+            Ok(store) => {
+                store.close().await;
+                None
+            }
+            Err(e) => Some(
+                std::error::Error::source(&e)
+                    .and_then(|s| s.downcast_ref::<SchemaError>())
+                    .unwrap_or_else(|| panic!("not a schema error: {e:?}"))
+                    .clone(),
+            ),
+        }
+    };
+    assert_eq!(open(sqlx_schema(&migrated).await).await, None);
+    let (partial, pool) = migrated_to(20261122000005, "partial").await;
+    pool.close().await;
+    assert!(matches!(
+        open(partial).await,
+        Some(SchemaError::Pending {
+            version: 20261205000006,
+            ..
+        })
+    ));
+    // A schema nothing has migrated (the store creates it, empty).
+    let empty = format!("{}_empty", sqlx_schema(&migrated).await);
+    assert!(matches!(
+        open(empty).await,
+        Some(SchemaError::Pending {
+            version: 20261122000001,
+            ..
+        })
+    ));
+}

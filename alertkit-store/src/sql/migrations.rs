@@ -1,0 +1,143 @@
+//! What a store opened with `migrate = false` checks instead of migrating:
+//! that the database holds exactly the migrations this build embeds.
+//!
+//! Without the check an unmigrated database failed later and obscurely
+//! (SQLite at open with "no such table", Postgres on the first query).
+
+use std::collections::BTreeMap;
+
+use alertkit_core::StoreError;
+use sqlx::migrate::Migrator;
+
+use super::codec::db;
+
+/// Why a store opened without migrating refuses its database. It reaches
+/// callers as the source of [`StoreError::Backend`].
+///
+/// ```
+/// # #[cfg(feature = "sqlite")]
+/// # async fn demo() {
+/// use alertkit_store::{SchemaError, SqliteHistoryStore, SqliteOptions};
+///
+/// let mut options = SqliteOptions::new("sqlite://alertkit.db");
+/// options.migrate = false;
+/// if let Err(e) = SqliteHistoryStore::open_with(options).await {
+///     let schema = std::error::Error::source(&e).and_then(|s| s.downcast_ref::<SchemaError>());
+///     if let Some(SchemaError::Pending { version, .. }) = schema {
+///         eprintln!("apply the migrations first (from {version} on)");
+///     }
+/// }
+/// # }
+/// ```
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum SchemaError {
+    /// A migration this build needs has not been applied (the first one
+    /// missing, in order).
+    #[error(
+        "database schema is not migrated: migration {version} ({description}) is not applied; \
+         apply the migrations or open the store with migrate = true"
+    )]
+    Pending {
+        /// The migration's version.
+        version: i64,
+        /// What it does.
+        description: String,
+    },
+    /// A migration was started and did not finish.
+    #[error(
+        "migration {version} failed when it was last applied; repair the database, then migrate"
+    )]
+    Failed {
+        /// The migration's version.
+        version: i64,
+    },
+    /// A migration was applied from a different script than this build's.
+    #[error("migration {version} was applied from a different script than this build embeds")]
+    Modified {
+        /// The migration's version.
+        version: i64,
+    },
+    /// The database holds a migration this build does not know: a newer
+    /// alertkit migrated it.
+    #[error(
+        "migration {version} is applied but unknown to this build (a newer alertkit migrated the database)"
+    )]
+    Unknown {
+        /// The migration's version.
+        version: i64,
+    },
+}
+
+/// One row of `_sqlx_migrations`: version, success, checksum.
+pub(crate) type Applied = (i64, bool, Vec<u8>);
+
+/// The migration table, oldest first.
+const APPLIED: &str = "SELECT version, success, checksum FROM _sqlx_migrations ORDER BY version";
+
+/// What the SQLite database at `pool` has applied (nothing when it has no
+/// migration table).
+#[cfg(feature = "sqlite")]
+pub(crate) async fn applied_sqlite(pool: &sqlx::SqlitePool) -> Result<Vec<Applied>, StoreError> {
+    let present: bool = sqlx::query_scalar(
+        "SELECT EXISTS (SELECT 1 FROM sqlite_master \
+         WHERE type = 'table' AND name = '_sqlx_migrations')",
+    )
+    .fetch_one(pool)
+    .await
+    .map_err(db)?;
+    if !present {
+        return Ok(Vec::new());
+    }
+    sqlx::query_as(APPLIED).fetch_all(pool).await.map_err(db)
+}
+
+/// What the Postgres schema on the pool's `search_path` has applied
+/// (nothing when it has no migration table).
+#[cfg(feature = "postgres")]
+pub(crate) async fn applied_postgres(pool: &sqlx::PgPool) -> Result<Vec<Applied>, StoreError> {
+    let present: bool = sqlx::query_scalar("SELECT to_regclass('_sqlx_migrations') IS NOT NULL")
+        .fetch_one(pool)
+        .await
+        .map_err(db)?;
+    if !present {
+        return Ok(Vec::new());
+    }
+    sqlx::query_as(APPLIED).fetch_all(pool).await.map_err(db)
+}
+
+/// Compares what the database holds with what `migrator` embeds.
+pub(crate) fn check(migrator: &Migrator, applied: &[Applied]) -> Result<(), StoreError> {
+    let held: BTreeMap<i64, (bool, &[u8])> = applied
+        .iter()
+        .map(|(v, ok, sum)| (*v, (*ok, sum.as_slice())))
+        .collect();
+    let known = || {
+        migrator
+            .iter()
+            .filter(|m| !m.migration_type.is_down_migration())
+    };
+    let err = |e: SchemaError| Err(StoreError::Backend(Box::new(e)));
+    if let Some(&(version, _, _)) = applied
+        .iter()
+        .find(|(v, _, _)| !known().any(|m| m.version == *v))
+    {
+        return err(SchemaError::Unknown { version });
+    }
+    for m in known() {
+        match held.get(&m.version) {
+            None => {
+                return err(SchemaError::Pending {
+                    version: m.version,
+                    description: m.description.to_string(),
+                });
+            }
+            Some((false, _)) => return err(SchemaError::Failed { version: m.version }),
+            Some((true, sum)) if *sum != &*m.checksum => {
+                return err(SchemaError::Modified { version: m.version });
+            }
+            Some(_) => {}
+        }
+    }
+    Ok(())
+}
