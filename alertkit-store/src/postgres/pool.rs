@@ -17,18 +17,26 @@ mod tests {
 
     use crate::{PostgresHistoryStore, PostgresOptions};
 
-    /// Against the local server (`DATABASE_URL` overrides); skipped when it
-    /// is unreachable unless `ALERTKIT_REQUIRE_SERVICES` is set. Migrates
-    /// nothing: only the pool is looked at.
+    /// Against the local server (`DATABASE_URL` overrides), in a schema of
+    /// its own (named as the integration tests name theirs, so their
+    /// clean-up drops it); skipped when the server is unreachable unless
+    /// `ALERTKIT_REQUIRE_SERVICES` is set.
     #[tokio::test]
     async fn counts_this_replicas_pool() {
         let url = std::env::var("DATABASE_URL")
             .ok()
             .filter(|u| u.starts_with("postgres"))
             .unwrap_or_else(|| "postgres://postgres@127.0.0.1:5432/test".to_owned());
-        let mut options = PostgresOptions::new(url.clone());
+        let schema = format!(
+            "alertkit_test_{}_{}_pool",
+            std::process::id(),
+            std::time::SystemTime::now()
+                .duration_since(std::time::UNIX_EPOCH)
+                .unwrap()
+                .as_secs()
+        );
+        let mut options = PostgresOptions::new(url.clone()).schema(schema);
         options.max_connections = 3;
-        options.migrate = false;
         let store = match PostgresHistoryStore::open_with(options).await {
             Ok(s) => s,
             Err(e)
