@@ -17,7 +17,8 @@
 //! - `stats/postgres/*`: the same on the local PostgreSQL (`DATABASE_URL`,
 //!   default `postgres://postgres@127.0.0.1:5432/test`, a fresh schema,
 //!   `VACUUM ANALYZE` after the fill, as autovacuum would; the statistics
-//!   read hourly counters for whole hours; skipped when unreachable, or when
+//!   read hourly counters for whole hours; skipped when unreachable, when
+//!   `DATABASE_URL` names another database, or when
 //!   `ALERTKIT_BENCH_STATS_PG=0`).
 //!
 //! - `stats/*/timeline`: `HistoryStore::timeline` of one alert of the 1M,
@@ -268,10 +269,10 @@ fn stats(c: &mut Criterion) {
     if std::env::var("ALERTKIT_BENCH_STATS_PG").as_deref() == Ok("0") {
         return;
     }
-    let pg_url = std::env::var("DATABASE_URL")
-        .ok()
-        .filter(|u| u.starts_with("postgres"))
-        .unwrap_or_else(|| "postgres://postgres@127.0.0.1:5432/test".to_owned());
+    let Some(pg_url) = alertkit_benches::postgres_url() else {
+        eprintln!("skipping stats/postgres: DATABASE_URL names another database");
+        return;
+    };
     // Named like the store tests' schemas, so their clean-up drops it after an hour.
     let schema = format!(
         "alertkit_test_{}_{}_stats",

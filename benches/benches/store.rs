@@ -6,7 +6,8 @@
 //! `synchronous=NORMAL`). The database grows across iterations, as a real
 //! one does. `store/postgres/*` is the same on the local
 //! PostgreSQL (`DATABASE_URL`, default `postgres://postgres@127.0.0.1:5432/test`,
-//! a fresh schema; skipped when unreachable). `store/memory/*` is
+//! a fresh schema; skipped when unreachable, or when `DATABASE_URL` names
+//! another database, e.g. `DATABASE_URL=sqlite:none`). `store/memory/*` is
 //! the in-memory store, for scale.
 //!
 //! `store/postgres/timeline`: one `HistoryStore::timeline(fingerprint)` call on
@@ -137,10 +138,7 @@ fn store(c: &mut Criterion) {
         )))
         .expect("open sqlite");
     let memory = Arc::new(MemoryHistoryStore::default());
-    let pg_url = std::env::var("DATABASE_URL")
-        .ok()
-        .filter(|u| u.starts_with("postgres"))
-        .unwrap_or_else(|| "postgres://postgres@127.0.0.1:5432/test".to_owned());
+    let pg_url = alertkit_benches::postgres_url();
     // Named like the store tests' schemas, so their clean-up drops it after
     // an hour if the run dies; a finished run drops it (it grows by GBs).
     let schema = format!(
@@ -148,12 +146,18 @@ fn store(c: &mut Criterion) {
         std::process::id(),
         OffsetDateTime::now_utc().unix_timestamp()
     );
-    let postgres = rt
-        .block_on(PostgresHistoryStore::open_with(
-            PostgresOptions::new(pg_url.clone()).schema(schema.clone()),
-        ))
-        .map_err(|e| eprintln!("skipping store/postgres: {e}"))
-        .ok();
+    let postgres = match &pg_url {
+        Some(url) => rt
+            .block_on(PostgresHistoryStore::open_with(
+                PostgresOptions::new(url.clone()).schema(schema.clone()),
+            ))
+            .map_err(|e| eprintln!("skipping store/postgres: {e}"))
+            .ok(),
+        None => {
+            eprintln!("skipping store/postgres: DATABASE_URL names another database");
+            None
+        }
+    };
 
     let mut group = c.benchmark_group("store");
     group.sample_size(20);
@@ -208,7 +212,9 @@ fn store(c: &mut Criterion) {
         timeline(c, &rt, postgres);
         rt.block_on(async {
             postgres.close().await;
-            if let Ok(pool) = sqlx::PgPool::connect(&pg_url).await {
+            if let Some(url) = &pg_url
+                && let Ok(pool) = sqlx::PgPool::connect(url).await
+            {
                 let drop = format!("DROP SCHEMA {schema} CASCADE");
                 let _ = sqlx::query(sqlx::AssertSqlSafe(drop)).execute(&pool).await;
                 pool.close().await;

@@ -365,6 +365,19 @@ pub fn batches(batches: usize, per_batch: usize, round: u64) -> Vec<SourceBatch>
         .collect()
 }
 
+/// The PostgreSQL the benches that have Postgres variants use: `DATABASE_URL`
+/// when it names one, the local server
+/// (`postgres://postgres@127.0.0.1:5432/test`) when it is unset, and none
+/// when it names another database (`DATABASE_URL=sqlite:none` runs only the
+/// SQLite and in-memory variants, without touching Postgres).
+pub fn postgres_url() -> Option<String> {
+    match std::env::var("DATABASE_URL") {
+        Ok(url) if url.starts_with("postgres") => Some(url),
+        Ok(_) => None,
+        Err(_) => Some("postgres://postgres@127.0.0.1:5432/test".to_owned()),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use std::collections::HashSet;
