@@ -51,8 +51,13 @@
 //! | Name | Description | Default? |
 //! |---|---|---|
 //! | `sqlite` | the SQLite history store, bundled SQLite, embedded migrations | No |
-//! | `postgres` | the Postgres history store, embedded migrations (no TLS yet) | No |
-//! | `redis` | the Redis cache | No |
+//! | `postgres` | the Postgres history store, embedded migrations, TLS through rustls (`sslmode=…` in the URL) | No |
+//! | `redis` | the Redis cache and locks, TLS through rustls (`rediss://`) | No |
+//!
+//! Both SQL stores apply their pending migrations when they open. Opened
+//! with `migrate = false` (migrations applied separately), they check
+//! instead that the database holds exactly this build's migrations, and
+//! refuse it with a `SchemaError` naming the first difference.
 //!
 //! **Status:** the in-memory implementations (from `alertkit-core`, re-exported
 //! here), the SQLite and Postgres history stores with their durable outbox
