@@ -69,11 +69,24 @@ pub(crate) struct WireTime(pub(crate) Option<OffsetDateTime>);
 
 impl<'de> serde::Deserialize<'de> for WireTime {
     fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
-        let s = <std::borrow::Cow<'de, str>>::deserialize(deserializer)?;
-        parse_optional(&s).map(WireTime).map_err(|_| {
-            let shown: String = s.chars().take(40).collect();
-            serde::de::Error::custom(format_args!("invalid RFC 3339 time {shown:?}"))
-        })
+        // Parsed from the input in place: a `String` (or serde's
+        // `Cow<str>`, which always owns) cost two allocations per alert.
+        struct Visitor;
+        impl serde::de::Visitor<'_> for Visitor {
+            type Value = WireTime;
+
+            fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                f.write_str("an RFC 3339 time")
+            }
+
+            fn visit_str<E: serde::de::Error>(self, s: &str) -> Result<WireTime, E> {
+                parse_optional(s).map(WireTime).map_err(|_| {
+                    let shown: String = s.chars().take(40).collect();
+                    E::custom(format_args!("invalid RFC 3339 time {shown:?}"))
+                })
+            }
+        }
+        deserializer.deserialize_str(Visitor)
     }
 }
 
@@ -87,6 +100,24 @@ mod tests {
         assert_eq!(parse_optional("0001-01-01T00:00:00.000Z").unwrap(), None);
         assert!(parse_optional("0001-01-01T00:00:01Z").unwrap().is_some());
         assert!(parse_optional("not a time").is_err());
+    }
+
+    #[test]
+    fn wire_times_parse_with_and_without_escapes() {
+        let t: WireTime = serde_json::from_str(r#""2026-08-22T10:00:00Z""#).unwrap();
+        assert!(t.0.is_some());
+        // An escaped character: parsed from a copy, the same time.
+        let escaped: WireTime = serde_json::from_str(r#""2026-08-22T10:00:00\u005a""#).unwrap();
+        assert_eq!(escaped, t);
+        let zero: WireTime = serde_json::from_str(r#""0001-01-01T00:00:00Z""#).unwrap();
+        assert_eq!(zero.0, None);
+        let err = serde_json::from_str::<WireTime>(r#""yesterday""#).unwrap_err();
+        assert!(
+            err.to_string()
+                .contains("invalid RFC 3339 time \"yesterday\""),
+            "{err}"
+        );
+        assert!(serde_json::from_str::<WireTime>("12").is_err());
     }
 
     #[test]

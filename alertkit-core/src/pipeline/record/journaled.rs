@@ -340,8 +340,9 @@ impl Journaled {
 
     /// Flattens `entries` and asks for the verdicts known at once.
     async fn prepare(&self, mut entries: Vec<Entry>) -> Prepared {
-        let mut receipts = Vec::new();
-        let mut owners = Vec::new();
+        let n = entries.iter().map(|e| e.receipts.len()).sum();
+        let mut receipts = Vec::with_capacity(n);
+        let mut owners = Vec::with_capacity(n);
         for (i, e) in entries.iter_mut().enumerate() {
             if e.owners.len() == e.receipts.len() {
                 owners.extend(e.owners.iter().map(|&o| (i, Some(o))));
