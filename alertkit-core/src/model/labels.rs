@@ -88,6 +88,22 @@ impl LabelSet {
         self.pairs.len()
     }
 
+    /// The labels as a JSON object (names sorted), the text
+    /// `serde_json::to_string` gives; encoded on first use and shared by
+    /// every clone of this set, so the journal and the history rows that
+    /// store it encode it once.
+    ///
+    /// ```
+    /// use alertkit_core::LabelSet;
+    ///
+    /// let labels = LabelSet::from_pairs([("severity", "page"), ("alertname", "Down \"db\"")]);
+    /// assert_eq!(labels.to_json(), r#"{"alertname":"Down \"db\"","severity":"page"}"#);
+    /// assert_eq!(labels.to_json(), serde_json::to_string(&labels).unwrap());
+    /// ```
+    pub fn to_json(&self) -> &str {
+        self.pairs.json()
+    }
+
     /// Whether there are no labels.
     pub fn is_empty(&self) -> bool {
         self.pairs.len() == 0
@@ -169,6 +185,12 @@ impl Annotations {
     /// Number of annotations.
     pub fn len(&self) -> usize {
         self.0.len()
+    }
+
+    /// The annotations as a JSON object (names sorted), encoded once and
+    /// shared by every clone; see [`LabelSet::to_json`].
+    pub fn to_json(&self) -> &str {
+        self.0.json()
     }
 
     /// Whether there are no annotations.
@@ -274,6 +296,26 @@ mod tests {
             let got: Vec<(String, String)> = set.iter().map(|(k, v)| (k.to_owned(), v.to_owned())).collect();
             let want: Vec<(String, String)> = want.into_iter().collect();
             proptest::prop_assert_eq!(got, want);
+        }
+    }
+
+    proptest::proptest! {
+        /// The cached JSON is the text serde_json writes, byte for byte, for
+        /// any names and values (control characters, quotes, backslashes,
+        /// unicode), and reads back as the same pairs.
+        #[test]
+        fn to_json_is_serde_json_text(
+            pairs in proptest::collection::vec(("\\PC{1,8}|[\\x00-\\x1f\"\\\\]{1,4}", "(\\PC|[\\x00-\\x1f\\x7f\"\\\\])*"), 0..8),
+        ) {
+            let labels = LabelSet::from_pairs(pairs.iter().map(|(k, v)| (k.as_str(), v.as_str())));
+            let annotations = Annotations::from_pairs(pairs.iter().map(|(k, v)| (k.as_str(), v.as_str())));
+            proptest::prop_assert_eq!(labels.to_json(), serde_json::to_string(&labels).unwrap());
+            proptest::prop_assert_eq!(annotations.to_json(), serde_json::to_string(&annotations).unwrap());
+            // Once encoded, clones share it.
+            let clone = labels.clone();
+            proptest::prop_assert!(std::ptr::eq(clone.to_json(), labels.to_json()));
+            let back: Annotations = serde_json::from_str(annotations.to_json()).unwrap();
+            proptest::prop_assert_eq!(back, annotations);
         }
     }
 

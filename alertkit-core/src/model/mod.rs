@@ -5,6 +5,7 @@ mod classification;
 mod fingerprint;
 mod labels;
 mod pairs;
+pub(crate) use pairs::push_json_str;
 mod severity;
 pub(crate) mod time;
 

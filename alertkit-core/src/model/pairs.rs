@@ -9,7 +9,7 @@
 
 use std::fmt;
 use std::hash::{Hash, Hasher};
-use std::sync::{Arc, LazyLock};
+use std::sync::{Arc, LazyLock, OnceLock};
 
 use serde::de::{DeserializeSeed, Deserializer, Error as _, MapAccess, Visitor};
 
@@ -26,6 +26,9 @@ struct Span {
 struct Packed {
     text: String,
     spans: Vec<Span>,
+    /// The pairs as a JSON object, encoded on first use: the journal, the
+    /// alert row and the timeline row all store the same text.
+    json: OnceLock<Box<str>>,
 }
 
 fn slice(text: &str, start: u32, len: u32) -> &str {
@@ -55,6 +58,39 @@ impl Packed {
     }
 }
 
+/// Appends `s` as a JSON string, escaped exactly as `serde_json` escapes
+/// it (so stored text does not depend on which of the two encoded it).
+pub(crate) fn push_json_str(out: &mut String, s: &str) {
+    const HEX: &[u8; 16] = b"0123456789abcdef";
+    out.push('"');
+    let mut start = 0;
+    for (i, b) in s.bytes().enumerate() {
+        let short = match b {
+            b'"' => "\\\"",
+            b'\\' => "\\\\",
+            b'\n' => "\\n",
+            b'\r' => "\\r",
+            b'\t' => "\\t",
+            0x08 => "\\b",
+            0x0c => "\\f",
+            0..=0x1f => "",
+            _ => continue,
+        };
+        // `i` is an ASCII byte: a character boundary.
+        out.push_str(s.get(start..i).unwrap_or_default());
+        if short.is_empty() {
+            out.push_str("\\u00");
+            out.push(char::from(HEX[usize::from(b >> 4)]));
+            out.push(char::from(HEX[usize::from(b & 0xf)]));
+        } else {
+            out.push_str(short);
+        }
+        start = i + 1;
+    }
+    out.push_str(s.get(start..).unwrap_or_default());
+    out.push('"');
+}
+
 static EMPTY: LazyLock<Arc<Packed>> = LazyLock::new(Arc::default);
 
 /// Sorted, unique pairs shared behind one `Arc`: cloning is a reference-count
@@ -78,6 +114,25 @@ impl Pairs {
 
     pub(super) fn len(&self) -> usize {
         self.0.spans.len()
+    }
+
+    /// The pairs as a JSON object, `{"name":"value",…}` in name order;
+    /// encoded once and shared by every clone.
+    pub(super) fn json(&self) -> &str {
+        self.0.json.get_or_init(|| {
+            let mut out = String::with_capacity(self.0.text.len() + 6 * self.len() + 2);
+            out.push('{');
+            for (i, (k, v)) in self.iter().enumerate() {
+                if i > 0 {
+                    out.push(',');
+                }
+                push_json_str(&mut out, k);
+                out.push(':');
+                push_json_str(&mut out, v);
+            }
+            out.push('}');
+            out.into_boxed_str()
+        })
     }
 
     /// The pairs `other` holds with the same value.
@@ -173,6 +228,7 @@ impl Builder {
         Pairs(Arc::new(Packed {
             text: self.text,
             spans: self.spans,
+            json: OnceLock::new(),
         }))
     }
 }

@@ -12,14 +12,19 @@
 //! and round-trips receipts exactly.
 
 use std::collections::HashMap;
+use std::fmt::Write as _;
 use std::sync::Arc;
 
 use rustc_hash::FxBuildHasher;
 
 use async_trait::async_trait;
-use serde::{Deserialize, Serialize};
+
+use serde::Deserialize;
+#[cfg(test)]
+use serde::Serialize;
 use time::{OffsetDateTime, UtcOffset};
 
+use crate::model::push_json_str;
 use crate::{Alert, Annotations, LabelSet, Origin, Receipt, Status, StoreError};
 
 /// One journal entry, as [`Journal::unconsumed`] returns it.
@@ -129,7 +134,13 @@ pub fn encode_receipts(receipts: &[Receipt]) -> Result<Vec<u8>, StoreError> {
     // usual answer, the map the rest (equal values merge).
     let mut index: HashMap<&Origin, usize, FxBuildHasher> = HashMap::default();
     let mut last: Option<(&Arc<Origin>, usize)> = None;
-    let mut out = Vec::with_capacity(receipts.len());
+    // Written by hand, not through serde: labels and annotations go in as
+    // their shared JSON text (`LabelSet::to_json`), which the history rows
+    // then store without encoding it again. The bytes are what
+    // `#[derive(Serialize)]` of the layout `decode_receipts` reads would
+    // write (a test holds the two equal).
+    let mut body = String::with_capacity(64 + receipts.len() * 512);
+    body.push_str("],\"r\":[");
     for (i, r) in receipts.iter().enumerate() {
         let invalid = |m: String| StoreError::Invalid(format!("receipts[{i}].{m}"));
         let a = &r.alert;
@@ -163,26 +174,52 @@ pub fn encode_receipts(receipts: &[Receipt]) -> Result<Vec<u8>, StoreError> {
                 n
             }
         });
-        out.push(ReceiptOut {
-            o: origin,
-            r: time("received_at", r.received_at)?,
-            s: a.status,
-            l: &a.labels,
-            a: &a.annotations,
-            b: time("startsAt", a.starts_at)?,
-            e: a.ends_at.map(|t| time("endsAt", t)).transpose()?,
-            g: &a.generator_url,
+        let (received, starts) = (
+            time("received_at", r.received_at)?,
+            time("startsAt", a.starts_at)?,
+        );
+        let ends = a.ends_at.map(|t| time("endsAt", t)).transpose()?;
+        if i > 0 {
+            body.push(',');
+        }
+        body.push('{');
+        if let Some(n) = origin {
+            let _ = write!(body, "\"o\":{n},");
+        }
+        let _ = write!(body, "\"r\":[{},{}],\"s\":", received.0, received.1);
+        body.push_str(match a.status {
+            Status::Firing => "\"firing\"",
+            Status::Resolved => "\"resolved\"",
         });
+        body.push_str(",\"l\":");
+        body.push_str(a.labels.to_json());
+        body.push_str(",\"a\":");
+        body.push_str(a.annotations.to_json());
+        let _ = write!(body, ",\"b\":[{},{}]", starts.0, starts.1);
+        if let Some((secs, nanos)) = ends {
+            let _ = write!(body, ",\"e\":[{secs},{nanos}]");
+        }
+        body.push_str(",\"g\":");
+        push_json_str(&mut body, &a.generator_url);
+        body.push('}');
     }
-    let entry = EntryOut {
-        v: VERSION,
-        o: origins
-            .iter()
-            .map(|o| (&*o.receiver, &*o.group_key, &*o.external_url))
-            .collect(),
-        r: out,
-    };
-    serde_json::to_vec(&entry).map_err(|e| StoreError::Invalid(format!("journal entry: {e}")))
+    body.push_str("]}");
+    let mut out = String::with_capacity(body.len() + 16 + origins.len() * 128);
+    let _ = write!(out, "{{\"v\":{VERSION},\"o\":[");
+    for (i, o) in origins.iter().enumerate() {
+        if i > 0 {
+            out.push(',');
+        }
+        out.push('[');
+        push_json_str(&mut out, &o.receiver);
+        out.push(',');
+        push_json_str(&mut out, &o.group_key);
+        out.push(',');
+        push_json_str(&mut out, &o.external_url);
+        out.push(']');
+    }
+    out.push_str(&body);
+    Ok(out.into_bytes())
 }
 
 /// Decodes what [`encode_receipts`] wrote.
@@ -241,6 +278,9 @@ fn from_exact((secs, nanos): (i64, u32)) -> Option<OffsetDateTime> {
     t.replace_nanosecond(nanos).ok()
 }
 
+/// The layout `decode_receipts` reads, as serde would write it: the
+/// reference `encode_receipts` is tested against.
+#[cfg(test)]
 #[derive(Serialize)]
 struct EntryOut<'a> {
     v: u8,
@@ -248,6 +288,7 @@ struct EntryOut<'a> {
     r: Vec<ReceiptOut<'a>>,
 }
 
+#[cfg(test)]
 #[derive(Serialize)]
 struct ReceiptOut<'a> {
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -527,7 +568,92 @@ mod tests {
         );
     }
 
+    /// What `encode_receipts` wrote before it was written by hand: serde's
+    /// derive of the same layout (`receipts` valid).
+    fn serde_encoding(receipts: &[Receipt]) -> Vec<u8> {
+        let mut origins: Vec<&Origin> = Vec::new();
+        let mut out = Vec::new();
+        for r in receipts {
+            let o = r.origin.as_deref().map(|o| {
+                origins.iter().position(|k| *k == o).unwrap_or_else(|| {
+                    origins.push(o);
+                    origins.len() - 1
+                })
+            });
+            let a = &r.alert;
+            out.push(ReceiptOut {
+                o,
+                r: exact(r.received_at).unwrap(),
+                s: a.status,
+                l: &a.labels,
+                a: &a.annotations,
+                b: exact(a.starts_at).unwrap(),
+                e: a.ends_at.map(|t| exact(t).unwrap()),
+                g: &a.generator_url,
+            });
+        }
+        serde_json::to_vec(&EntryOut {
+            v: VERSION,
+            o: origins
+                .iter()
+                .map(|o| (&*o.receiver, &*o.group_key, &*o.external_url))
+                .collect(),
+            r: out,
+        })
+        .unwrap()
+    }
+
     proptest::proptest! {
+        /// The hand-written encoding is serde's, byte for byte, for any
+        /// text (quotes, backslashes, control characters, unicode) in any
+        /// field, with and without origins and end times.
+        #[test]
+        fn the_encoding_is_serdes(
+            items in proptest::collection::vec(
+                (
+                    proptest::collection::vec(("[a-z_]{1,6}", "(\\PC|[\\x00-\\x1f\"\\\\])*"), 0..4),
+                    proptest::collection::vec(("\\PC{1,6}", "(\\PC|[\\x00-\\x1f\\x7f\"\\\\])*"), 0..3),
+                    "(\\PC|[\\x00-\\x1f\"\\\\])*",
+                    proptest::option::of(0usize..3),
+                    proptest::option::of(0i64..1_000_000_000),
+                    -10_000_000_000i64..10_000_000_000,
+                ),
+                0..6,
+            ),
+        ) {
+            let origins = [origin("a"), origin("b\"\n"), origin("ünï")];
+            let t0 = datetime!(2026-01-01 00:00 UTC);
+            let receipts: Vec<Receipt> = items
+                .iter()
+                .map(|(labels, annotations, url, o, end, at)| {
+                    let starts = t0 + Duration::nanoseconds(*at);
+                    let mut a = Alert::firing(
+                        LabelSet::from_pairs(labels.iter().map(|(k, v)| (k.as_str(), v.as_str()))),
+                        starts,
+                    )
+                    .with_annotations(Annotations::from_pairs(
+                        annotations.iter().map(|(k, v)| (k.as_str(), v.as_str())),
+                    ));
+                    a.generator_url = Arc::from(url.as_str());
+                    if let Some(end) = end {
+                        a = a.resolved_at(starts + Duration::nanoseconds(*end));
+                    }
+                    let r = Receipt::new(a, starts + Duration::milliseconds(3));
+                    match o {
+                        Some(i) => r.with_origin(Arc::clone(&origins[*i])),
+                        None => r,
+                    }
+                })
+                .collect();
+            let bytes = encode_receipts(&receipts).expect("encode");
+            let reference = serde_encoding(&receipts);
+            proptest::prop_assert_eq!(
+                String::from_utf8_lossy(&bytes),
+                String::from_utf8_lossy(&reference)
+            );
+            assert_same(&decode_receipts(&bytes).expect("decode"), &receipts);
+        }
+
         #[test]
         fn damaged_entries_never_panic(cut in 0usize..400, at in 0usize..400, byte in proptest::prelude::any::<u8>()) {
             let t = datetime!(2026-01-01 00:00:00.5 UTC);

@@ -91,8 +91,8 @@ struct NewRows {
 impl NewRows {
     fn push(&mut self, r: &AlertRecord, verdicts: &mut VerdictJson) -> Result<(), StoreError> {
         self.fingerprint.push(fp_key(r.fingerprint));
-        self.labels.push(json(&r.labels)?);
-        self.annotations.push(json(&r.annotations)?);
+        self.labels.push(r.labels.to_json().to_owned());
+        self.annotations.push(r.annotations.to_json().to_owned());
         self.status.push(status_code(r.status));
         self.starts_at.push(nanos("startsAt", r.starts_at)?);
         self.ends_at.push(opt_nanos("endsAt", r.ends_at)?);
@@ -144,7 +144,7 @@ impl Updates {
         self.annotations.push(if r.annotations == old.annotations {
             None
         } else {
-            Some(json(&r.annotations)?)
+            Some(r.annotations.to_json().to_owned())
         });
         self.status.push(status_code(r.status));
         self.starts_at.push(nanos("startsAt", r.starts_at)?);
@@ -208,7 +208,7 @@ impl Events {
         self.starts_at.push(nanos("startsAt", e.starts_at)?);
         self.ends_at.push(opt_nanos("endsAt", e.ends_at)?);
         self.annotations
-            .push(e.annotations.as_ref().map(json).transpose()?);
+            .push(e.annotations.as_ref().map(|a| a.to_json().to_owned()));
         self.classification.push(verdicts.get(row.verdict)?);
         Ok(())
     }

@@ -3,7 +3,7 @@
 
 use std::sync::Arc;
 
-use alertkit_core::{AlertRecord, Classification, Receipt, RecordOutcome, StoreError};
+use alertkit_core::{AlertRecord, Annotations, Classification, Receipt, RecordOutcome, StoreError};
 use rusqlite::{Connection, params};
 use time::OffsetDateTime;
 
@@ -148,8 +148,8 @@ impl AlertRows<'_> {
                 .execute(params![
                     self.ids.require(key)?,
                     key,
-                    json(&r.labels)?,
-                    json(&r.annotations)?,
+                    r.labels.to_json(),
+                    r.annotations.to_json(),
                     status_code(r.status),
                     nanos("startsAt", r.starts_at)?,
                     r.ends_at.map(|t| nanos("endsAt", t)).transpose()?,
@@ -201,7 +201,7 @@ fn insert_events(
                 status_code(e.status),
                 nanos("startsAt", e.starts_at)?,
                 e.ends_at.map(|t| nanos("endsAt", t)).transpose()?,
-                e.annotations.as_ref().map(json).transpose()?,
+                e.annotations.as_ref().map(Annotations::to_json),
                 verdicts.get(row.verdict)?,
             ])
             .map_err(sqlite)?;
