@@ -18,7 +18,6 @@ use std::sync::Arc;
 use rustc_hash::FxBuildHasher;
 
 use async_trait::async_trait;
-
 use serde::Deserialize;
 #[cfg(test)]
 use serde::Serialize;
@@ -186,12 +185,13 @@ pub fn encode_receipts(receipts: &[Receipt]) -> Result<Vec<u8>, StoreError> {
         if let Some(n) = origin {
             let _ = write!(body, "\"o\":{n},");
         }
-        let _ = write!(body, "\"r\":[{},{}],\"s\":", received.0, received.1);
-        body.push_str(match a.status {
-            Status::Firing => "\"firing\"",
-            Status::Resolved => "\"resolved\"",
-        });
-        body.push_str(",\"l\":");
+        let _ = write!(
+            body,
+            "\"r\":[{},{}],\"s\":\"{}\",\"l\":",
+            received.0,
+            received.1,
+            a.status.as_str()
+        );
         body.push_str(a.labels.to_json());
         body.push_str(",\"a\":");
         body.push_str(a.annotations.to_json());
