@@ -154,7 +154,9 @@ impl PostgresHistoryStore {
                 .await
                 .map_err(|e| StoreError::Backend(Box::new(e)))?;
         } else {
-            let applied = crate::sql::migrations::applied_postgres(&pool).await?;
+            let applied =
+                crate::sql::migrations::applied(&pool, crate::sql::migrations::POSTGRES_HAS_TABLE)
+                    .await?;
             crate::sql::migrations::check(&MIGRATOR, &applied)?;
         }
         Ok(Self {

@@ -72,38 +72,37 @@ pub enum SchemaError {
 /// One row of `_sqlx_migrations`: version, success, checksum.
 pub(crate) type Applied = (i64, bool, Vec<u8>);
 
-/// The migration table, oldest first.
-const APPLIED: &str = "SELECT version, success, checksum FROM _sqlx_migrations ORDER BY version";
-
-/// What the SQLite database at `pool` has applied (nothing when it has no
-/// migration table).
+/// Whether the migration table exists, per backend: one boolean.
 #[cfg(feature = "sqlite")]
-pub(crate) async fn applied_sqlite(pool: &sqlx::SqlitePool) -> Result<Vec<Applied>, StoreError> {
-    let present: bool = sqlx::query_scalar(
-        "SELECT EXISTS (SELECT 1 FROM sqlite_master \
-         WHERE type = 'table' AND name = '_sqlx_migrations')",
-    )
-    .fetch_one(pool)
-    .await
-    .map_err(db)?;
-    if !present {
-        return Ok(Vec::new());
-    }
-    sqlx::query_as(APPLIED).fetch_all(pool).await.map_err(db)
-}
-
-/// What the Postgres schema on the pool's `search_path` has applied
-/// (nothing when it has no migration table).
+pub(crate) const SQLITE_HAS_TABLE: &str = "SELECT EXISTS (SELECT 1 FROM sqlite_master \
+     WHERE type = 'table' AND name = '_sqlx_migrations')";
+/// [`SQLITE_HAS_TABLE`] for Postgres (the table on the pool's `search_path`).
 #[cfg(feature = "postgres")]
-pub(crate) async fn applied_postgres(pool: &sqlx::PgPool) -> Result<Vec<Applied>, StoreError> {
-    let present: bool = sqlx::query_scalar("SELECT to_regclass('_sqlx_migrations') IS NOT NULL")
+pub(crate) const POSTGRES_HAS_TABLE: &str = "SELECT to_regclass('_sqlx_migrations') IS NOT NULL";
+
+/// What the database behind `pool` has applied, oldest first: nothing
+/// when `has_table` (the backend's catalogue query) finds no migration table.
+pub(crate) async fn applied<DB: sqlx::Database>(
+    pool: &sqlx::Pool<DB>,
+    has_table: &'static str,
+) -> Result<Vec<Applied>, StoreError>
+where
+    for<'a> &'a sqlx::Pool<DB>: sqlx::Executor<'a, Database = DB>,
+    for<'a> DB::Arguments: sqlx::IntoArguments<DB>,
+    (bool,): for<'r> sqlx::FromRow<'r, DB::Row>,
+    Applied: for<'r> sqlx::FromRow<'r, DB::Row>,
+{
+    let (present,): (bool,) = sqlx::query_as(has_table)
         .fetch_one(pool)
         .await
         .map_err(db)?;
     if !present {
         return Ok(Vec::new());
     }
-    sqlx::query_as(APPLIED).fetch_all(pool).await.map_err(db)
+    sqlx::query_as("SELECT version, success, checksum FROM _sqlx_migrations ORDER BY version")
+        .fetch_all(pool)
+        .await
+        .map_err(db)
 }
 
 /// Compares what the database holds with what `migrator` embeds.

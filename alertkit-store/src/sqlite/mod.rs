@@ -153,7 +153,9 @@ impl SqliteHistoryStore {
                 .await
                 .map_err(|e| StoreError::Backend(Box::new(e)))?;
         } else {
-            let applied = crate::sql::migrations::applied_sqlite(&write).await?;
+            let applied =
+                crate::sql::migrations::applied(&write, crate::sql::migrations::SQLITE_HAS_TABLE)
+                    .await?;
             crate::sql::migrations::check(&MIGRATOR, &applied)?;
         }
         let read = SqlitePoolOptions::new()
