@@ -133,13 +133,9 @@ pub fn encode_receipts(receipts: &[Receipt]) -> Result<Vec<u8>, StoreError> {
     // usual answer, the map the rest (equal values merge).
     let mut index: HashMap<&Origin, usize, FxBuildHasher> = HashMap::default();
     let mut last: Option<(&Arc<Origin>, usize)> = None;
-    // Written by hand, not through serde: labels and annotations go in as
-    // their shared JSON text (`LabelSet::to_json`), which the history rows
-    // then store without encoding it again. The bytes are what
-    // `#[derive(Serialize)]` of the layout `decode_receipts` reads would
-    // write (a test holds the two equal).
-    let mut body = String::with_capacity(64 + receipts.len() * 512);
-    body.push_str("],\"r\":[");
+    // First every receipt is checked and its origin numbered (the origins
+    // come first in the entry), then the entry is written in one pass.
+    let mut rows = Vec::with_capacity(receipts.len());
     for (i, r) in receipts.iter().enumerate() {
         let invalid = |m: String| StoreError::Invalid(format!("receipts[{i}].{m}"));
         let a = &r.alert;
@@ -173,38 +169,20 @@ pub fn encode_receipts(receipts: &[Receipt]) -> Result<Vec<u8>, StoreError> {
                 n
             }
         });
-        let (received, starts) = (
-            time("received_at", r.received_at)?,
-            time("startsAt", a.starts_at)?,
-        );
-        let ends = a.ends_at.map(|t| time("endsAt", t)).transpose()?;
-        if i > 0 {
-            body.push(',');
-        }
-        body.push('{');
-        if let Some(n) = origin {
-            let _ = write!(body, "\"o\":{n},");
-        }
-        let _ = write!(
-            body,
-            "\"r\":[{},{}],\"s\":\"{}\",\"l\":",
-            received.0,
-            received.1,
-            a.status.as_str()
-        );
-        body.push_str(a.labels.to_json());
-        body.push_str(",\"a\":");
-        body.push_str(a.annotations.to_json());
-        let _ = write!(body, ",\"b\":[{},{}]", starts.0, starts.1);
-        if let Some((secs, nanos)) = ends {
-            let _ = write!(body, ",\"e\":[{secs},{nanos}]");
-        }
-        body.push_str(",\"g\":");
-        push_json_str(&mut body, &a.generator_url);
-        body.push('}');
+        rows.push(Row {
+            origin,
+            received: time("received_at", r.received_at)?,
+            starts: time("startsAt", a.starts_at)?,
+            ends: a.ends_at.map(|t| time("endsAt", t)).transpose()?,
+            alert: a,
+        });
     }
-    body.push_str("]}");
-    let mut out = String::with_capacity(body.len() + 16 + origins.len() * 128);
+    // Written by hand, not through serde: labels and annotations go in as
+    // their shared JSON text (`LabelSet::to_json`), which the history rows
+    // then store without encoding it again. The bytes are what
+    // `#[derive(Serialize)]` of the layout `decode_receipts` reads would
+    // write (a test holds the two equal).
+    let mut out = String::with_capacity(64 + origins.len() * 128 + receipts.len() * 512);
     let _ = write!(out, "{{\"v\":{VERSION},\"o\":[");
     for (i, o) in origins.iter().enumerate() {
         if i > 0 {
@@ -218,8 +196,45 @@ pub fn encode_receipts(receipts: &[Receipt]) -> Result<Vec<u8>, StoreError> {
         push_json_str(&mut out, &o.external_url);
         out.push(']');
     }
-    out.push_str(&body);
+    out.push_str("],\"r\":[");
+    for (i, row) in rows.iter().enumerate() {
+        let a = row.alert;
+        if i > 0 {
+            out.push(',');
+        }
+        out.push('{');
+        if let Some(n) = row.origin {
+            let _ = write!(out, "\"o\":{n},");
+        }
+        let _ = write!(
+            out,
+            "\"r\":[{},{}],\"s\":\"{}\",\"l\":",
+            row.received.0,
+            row.received.1,
+            a.status.as_str()
+        );
+        out.push_str(a.labels.to_json());
+        out.push_str(",\"a\":");
+        out.push_str(a.annotations.to_json());
+        let _ = write!(out, ",\"b\":[{},{}]", row.starts.0, row.starts.1);
+        if let Some((secs, nanos)) = row.ends {
+            let _ = write!(out, ",\"e\":[{secs},{nanos}]");
+        }
+        out.push_str(",\"g\":");
+        push_json_str(&mut out, &a.generator_url);
+        out.push('}');
+    }
+    out.push_str("]}");
     Ok(out.into_bytes())
+}
+
+/// One checked receipt of an entry being encoded.
+struct Row<'a> {
+    origin: Option<usize>,
+    received: (i64, u32),
+    starts: (i64, u32),
+    ends: Option<(i64, u32)>,
+    alert: &'a Alert,
 }
 
 /// Decodes what [`encode_receipts`] wrote.
