@@ -57,7 +57,9 @@
 //! Both SQL stores apply their pending migrations when they open. Opened
 //! with `migrate = false` (migrations applied separately), they check
 //! instead that the database holds exactly this build's migrations, and
-//! refuse it with a `SchemaError` naming the first difference.
+//! refuse it with a `SchemaError` naming the first difference; an open
+//! store runs the same check on demand (`check_schema`, for readiness
+//! probes).
 //!
 //! **Status:** the in-memory implementations (from `alertkit-core`, re-exported
 //! here), the SQLite and Postgres history stores with their durable outbox

@@ -690,16 +690,17 @@ async fn schema_error(path: &std::path::Path) -> Option<alertkit_store::SchemaEr
             store.close().await;
             None
         }
-        Err(e) => {
-            let source = std::error::Error::source(&e).expect("a schema error as the source");
-            Some(
-                source
-                    .downcast_ref::<alertkit_store::SchemaError>()
-                    .unwrap_or_else(|| panic!("not a schema error: {e:?}"))
-                    .clone(),
-            )
-        }
+        Err(e) => Some(schema_of(&e)),
     }
+}
+
+/// The [`alertkit_store::SchemaError`] behind `e`.
+fn schema_of(e: &StoreError) -> alertkit_store::SchemaError {
+    let source = std::error::Error::source(e).expect("a schema error as the source");
+    source
+        .downcast_ref::<alertkit_store::SchemaError>()
+        .unwrap_or_else(|| panic!("not a schema error: {e:?}"))
+        .clone()
 }
 
 /// Opened with `migrate = false`, a store checks that the database holds
@@ -724,9 +725,11 @@ async fn opening_without_migrating_checks_the_schema() {
         })
     ));
 
-    // Fully migrated: opens, and keeps refusing once the record is altered.
+    // Fully migrated: opens, and keeps refusing once the record is altered;
+    // a store already open sees the change too (its readiness check).
     let path = temp_db();
-    store_at(&path).await.close().await;
+    let live = store_at(&path).await;
+    live.check_schema().await.unwrap();
     assert_eq!(schema_error(&path).await, None);
     let pool = pool_at(&path).await;
     let alter = |sql: &'static str| {
@@ -734,6 +737,12 @@ async fn opening_without_migrating_checks_the_schema() {
         async move { sqlx::query(sql).execute(&pool).await.unwrap() }
     };
     alter("UPDATE _sqlx_migrations SET checksum = x'00' WHERE version = 20261122000002").await;
+    assert_eq!(
+        schema_of(&live.check_schema().await.unwrap_err()),
+        SchemaError::Modified {
+            version: 20261122000002
+        }
+    );
     assert_eq!(
         schema_error(&path).await,
         Some(SchemaError::Modified {
@@ -758,5 +767,6 @@ async fn opening_without_migrating_checks_the_schema() {
             version: 29991231000001
         })
     );
+    live.close().await;
     pool.close().await;
 }

@@ -154,10 +154,12 @@ impl PostgresHistoryStore {
                 .await
                 .map_err(|e| StoreError::Backend(Box::new(e)))?;
         } else {
-            let applied =
-                crate::sql::migrations::applied(&pool, crate::sql::migrations::POSTGRES_HAS_TABLE)
-                    .await?;
-            crate::sql::migrations::check(&MIGRATOR, &applied)?;
+            crate::sql::migrations::verify(
+                &pool,
+                crate::sql::migrations::POSTGRES_HAS_TABLE,
+                &MIGRATOR,
+            )
+            .await?;
         }
         Ok(Self {
             pool,

@@ -1,6 +1,8 @@
-//! Connection pool statistics of the Postgres store.
+//! Connection pool statistics and the schema check of the Postgres store.
 
 use super::PostgresHistoryStore;
+use alertkit_core::StoreError;
+
 use crate::PoolStatus;
 
 impl PostgresHistoryStore {
@@ -8,6 +10,21 @@ impl PostgresHistoryStore {
     /// connections to the same database are not counted.
     pub fn pool_status(&self) -> PoolStatus {
         PoolStatus::of(&self.pool)
+    }
+
+    /// Whether the database holds exactly the migrations this build
+    /// embeds, as a store opened with `migrate = false` checks at open;
+    /// for readiness probes, and to notice a database that another
+    /// replica migrated further. The error is [`StoreError::Backend`]
+    /// with a [`SchemaError`](crate::SchemaError) as its source (or the
+    /// connection's error).
+    pub async fn check_schema(&self) -> Result<(), StoreError> {
+        crate::sql::migrations::verify(
+            &self.pool,
+            crate::sql::migrations::POSTGRES_HAS_TABLE,
+            &super::MIGRATOR,
+        )
+        .await
     }
 }
 

@@ -82,7 +82,7 @@ pub(crate) const POSTGRES_HAS_TABLE: &str = "SELECT to_regclass('_sqlx_migration
 
 /// What the database behind `pool` has applied, oldest first: nothing
 /// when `has_table` (the backend's catalogue query) finds no migration table.
-pub(crate) async fn applied<DB: sqlx::Database>(
+async fn applied<DB: sqlx::Database>(
     pool: &sqlx::Pool<DB>,
     has_table: &'static str,
 ) -> Result<Vec<Applied>, StoreError>
@@ -105,8 +105,24 @@ where
         .map_err(db)
 }
 
+/// Checks that the database behind `pool` holds exactly the migrations
+/// `migrator` embeds; `has_table` is the backend's catalogue query.
+pub(crate) async fn verify<DB: sqlx::Database>(
+    pool: &sqlx::Pool<DB>,
+    has_table: &'static str,
+    migrator: &Migrator,
+) -> Result<(), StoreError>
+where
+    for<'a> &'a sqlx::Pool<DB>: sqlx::Executor<'a, Database = DB>,
+    for<'a> DB::Arguments: sqlx::IntoArguments<DB>,
+    (bool,): for<'r> sqlx::FromRow<'r, DB::Row>,
+    Applied: for<'r> sqlx::FromRow<'r, DB::Row>,
+{
+    check(migrator, &applied(pool, has_table).await?)
+}
+
 /// Compares what the database holds with what `migrator` embeds.
-pub(crate) fn check(migrator: &Migrator, applied: &[Applied]) -> Result<(), StoreError> {
+fn check(migrator: &Migrator, applied: &[Applied]) -> Result<(), StoreError> {
     let held: BTreeMap<i64, (bool, &[u8])> = applied
         .iter()
         .map(|(v, ok, sum)| (*v, (*ok, sum.as_slice())))

@@ -153,10 +153,12 @@ impl SqliteHistoryStore {
                 .await
                 .map_err(|e| StoreError::Backend(Box::new(e)))?;
         } else {
-            let applied =
-                crate::sql::migrations::applied(&write, crate::sql::migrations::SQLITE_HAS_TABLE)
-                    .await?;
-            crate::sql::migrations::check(&MIGRATOR, &applied)?;
+            crate::sql::migrations::verify(
+                &write,
+                crate::sql::migrations::SQLITE_HAS_TABLE,
+                &MIGRATOR,
+            )
+            .await?;
         }
         let read = SqlitePoolOptions::new()
             .max_connections(options.read_connections.max(1))

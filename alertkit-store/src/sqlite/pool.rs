@@ -1,6 +1,8 @@
-//! Connection pool statistics of the SQLite store.
+//! Connection pool statistics and the schema check of the SQLite store.
 
 use super::SqliteHistoryStore;
+use alertkit_core::StoreError;
+
 use crate::PoolStatus;
 
 impl SqliteHistoryStore {
@@ -9,6 +11,21 @@ impl SqliteHistoryStore {
     /// ingest; readers all in use means queries are queueing.
     pub fn pool_status(&self) -> PoolStatus {
         PoolStatus::of(&self.write).plus(PoolStatus::of(&self.read))
+    }
+
+    /// Whether the database holds exactly the migrations this build
+    /// embeds, as a store opened with `migrate = false` checks at open;
+    /// for readiness probes, and to notice a database that another
+    /// replica migrated further. The error is [`StoreError::Backend`]
+    /// with a [`SchemaError`](crate::SchemaError) as its source (or the
+    /// connection's error).
+    pub async fn check_schema(&self) -> Result<(), StoreError> {
+        crate::sql::migrations::verify(
+            &self.read,
+            crate::sql::migrations::SQLITE_HAS_TABLE,
+            &super::MIGRATOR,
+        )
+        .await
     }
 }
 

@@ -433,6 +433,8 @@ async fn opening_without_migrating_checks_the_schema() {
         }
     };
     assert_eq!(open(sqlx_schema(&migrated).await).await, None);
+    // The same check on an open store, through its own search path.
+    migrated.check_schema().await.unwrap();
     let (partial, pool) = migrated_to(20261122000005, "partial").await;
     pool.close().await;
     assert!(matches!(
