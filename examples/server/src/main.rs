@@ -30,22 +30,25 @@ use alertkit_core::memory::LabelClassifier;
 #[global_allocator]
 static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 use alertkit_core::pipeline::{Pipeline, PipelineConfig};
-use alertkit_core::{Handoff, HistoryStore, Journal};
 
 use crate::api::{AppState, Probe};
 use crate::config::{Command, Config};
 
-/// Builds the pipeline over `store` (acknowledging on `journal` appends when
-/// given), handing classified notifications to `handoff` (the store's
-/// outbox), and the state the handlers share.
+/// Builds the pipeline over the store in `parts` (acknowledging on its
+/// journal's appends when it has one), handing classified notifications to
+/// its hand-off (the store's outbox), and the state the handlers share.
 fn build(
-    store: Arc<dyn HistoryStore>,
-    journal: Option<Arc<dyn Journal>>,
-    handoff: Arc<dyn Handoff>,
+    parts: store::Parts,
     classify: Option<Arc<classify::Classify>>,
     publishing: Option<Arc<publishing::Publishing>>,
     config: Config,
 ) -> (Pipeline, AppState) {
+    let store::Parts {
+        store,
+        journal,
+        handoff,
+        probe,
+    } = parts;
     let classifier: Arc<dyn alertkit_core::Classifier> = match &classify {
         Some(c) => Arc::clone(&c.classifier),
         None => Arc::new(LabelClassifier),
@@ -57,10 +60,7 @@ fn build(
         .map_or_else(progress::Progress::default, |p| p.progress().clone());
     let handoff = Arc::new(progress::SignalHandoff::new(handoff, progress.clone()));
     let mut builder = Pipeline::builder(Arc::clone(&store), handoff).classifier(classifier);
-    let mut probes = vec![Probe::database(
-        Arc::clone(&store),
-        config.database.kind.as_str(),
-    )];
+    let mut probes = vec![probe];
     if let Some(journal) = &journal {
         builder = builder.journal(Arc::clone(journal));
     }
@@ -137,16 +137,22 @@ fn main() -> std::process::ExitCode {
 }
 
 async fn run() -> Result<(), Box<dyn std::error::Error>> {
-    let file =
+    let (file, migrate_only) =
         match config::parse_args(std::env::args().skip(1), std::env::var("CONFIG_FILE").ok())? {
             Command::Help => {
                 println!("{}", config::USAGE);
                 return Ok(());
             }
-            Command::Run(file) => file,
+            Command::Run(file) => (file, false),
+            Command::Migrate(file) => (file, true),
         };
     let config = Config::load(file.as_deref(), |k| std::env::var(k).ok())?;
     telemetry::init_logging(&config.log_level)?;
+    if migrate_only {
+        store::migrate(&config.database).await?;
+        println!("migrations applied to {}", config.database.redacted());
+        return Ok(());
+    }
     let metrics = telemetry::prometheus()?;
     let upkeep = telemetry::spawn_upkeep(metrics);
 
@@ -165,9 +171,7 @@ async fn run() -> Result<(), Box<dyn std::error::Error>> {
     );
     let classify = Arc::new(classify::Classify::build(&config).await?);
     let (pipeline, mut state) = build(
-        Arc::clone(&opened.store),
-        opened.journal(),
-        opened.handoff(),
+        opened.parts(),
         Some(classify),
         Some(Arc::clone(&publishing)),
         config.clone(),

@@ -81,6 +81,51 @@ fn bad_configuration_stops_the_start_naming_the_key() {
     assert!(ok && out.contains("--config"), "{out}");
 }
 
+/// With `DATABASE_MIGRATE=false` the server refuses an unmigrated database,
+/// naming the first migration it lacks and how to apply it; `--migrate`
+/// applies them and exits, and then the server starts without migrating.
+#[test]
+fn without_migrating_the_server_needs_a_migrated_database() {
+    let dir = temp_dir("migrate");
+    let url = format!("sqlite://{}/h.db", dir.display());
+    // A port already taken: a start that gets past the database stops there.
+    let taken = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = taken.local_addr().unwrap().port().to_string();
+    let off = [
+        ("DATABASE_URL", url.as_str()),
+        ("DATABASE_MIGRATE", "false"),
+        ("SERVER_HOST", "127.0.0.1"),
+        ("SERVER_PORT", port.as_str()),
+    ];
+    let (ok, out) = run(&[], &off);
+    assert!(!ok);
+    assert!(
+        out.contains("migration 20261122000001 (history) is not applied"),
+        "{out}"
+    );
+    assert!(
+        out.contains("`alertkit-server --migrate` applies them"),
+        "{out}"
+    );
+
+    let (ok, out) = run(&["--migrate"], &off);
+    assert!(ok, "{out}");
+    assert!(out.contains("migrations applied to sqlite://"), "{out}");
+    assert!(
+        !dir.join("h.db.journal").exists(),
+        "--migrate leaves the intake journal alone"
+    );
+
+    // Migrated: the start gets past the database to the taken port.
+    let (ok, out) = run(&[], &off);
+    assert!(!ok);
+    assert!(
+        out.contains(&format!("cannot listen on 127.0.0.1:{port}")),
+        "{out}"
+    );
+    drop(taken);
+}
+
 /// Kills the child if a test fails midway.
 struct Running(Child);
 

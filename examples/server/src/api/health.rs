@@ -6,7 +6,8 @@ use std::pin::Pin;
 use std::sync::Arc;
 use std::time::Duration;
 
-use alertkit_core::{Fingerprint, HistoryStore};
+use alertkit_core::StoreError;
+use alertkit_store::SchemaError;
 use axum::Json;
 use axum::extract::State;
 use axum::http::StatusCode;
@@ -55,20 +56,33 @@ impl Probe {
         }
     }
 
-    /// The history database answers a query on alertkit's tables (created
-    /// by the migrations the store applies when it opens).
-    pub(crate) fn database(store: Arc<dyn HistoryStore>, backend: &'static str) -> Self {
+    /// The history database answers and holds exactly the migrations this
+    /// build embeds (`check`, the store's schema check). A database that a
+    /// newer build migrated further stays ready, and the detail says so: a
+    /// rolling upgrade must not take the older replicas out of service
+    /// while the newer ones start.
+    pub(crate) fn database<F, Fut>(backend: &'static str, check: F) -> Self
+    where
+        F: Fn() -> Fut + Send + Sync + 'static,
+        Fut: Future<Output = Result<(), StoreError>> + Send + 'static,
+    {
         Self::new("database", move || {
-            let store = Arc::clone(&store);
+            let checked = check();
             async move {
-                match store.get(Fingerprint::from_u64(0)).await {
-                    Ok(_) => CheckResult {
+                let Err(e) = checked.await else {
+                    return CheckResult {
                         status: "ok",
                         detail: format!("{backend}: reachable, migrations applied"),
+                    };
+                };
+                match std::error::Error::source(&e).and_then(|s| s.downcast_ref::<SchemaError>()) {
+                    Some(newer @ SchemaError::Unknown { .. }) => CheckResult {
+                        status: "ok",
+                        detail: format!("{backend}: reachable; {newer}"),
                     },
-                    Err(e) => CheckResult {
+                    _ => CheckResult {
                         status: "failed",
-                        detail: format!("{backend}: {e}"),
+                        detail: format!("{backend}: {}", crate::store::with_sources(&e)),
                     },
                 }
             }
@@ -189,4 +203,58 @@ pub(crate) async fn readyz(State(s): State<Arc<AppState>>) -> (StatusCode, Json<
         checks,
     };
     (status, Json(body))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// What the database probe reports when the store's check returns `result`.
+    async fn database(result: fn() -> Result<(), StoreError>) -> CheckResult {
+        let probe = Probe::database("sqlite", move || async move { result() });
+        (probe.run)().await
+    }
+
+    fn schema(e: SchemaError) -> Result<(), StoreError> {
+        Err(StoreError::Backend(Box::new(e)))
+    }
+
+    #[tokio::test]
+    async fn the_database_probe_reads_the_schema_check() {
+        let ok = database(|| Ok(())).await;
+        assert_eq!(
+            (ok.status, ok.detail.as_str()),
+            ("ok", "sqlite: reachable, migrations applied")
+        );
+        // Migrated further by a newer build: still serving, and it says so.
+        let newer = database(|| schema(SchemaError::Unknown { version: 29991231 })).await;
+        assert_eq!(newer.status, "ok");
+        assert!(
+            newer
+                .detail
+                .starts_with("sqlite: reachable; migration 29991231 is applied but unknown"),
+            "{}",
+            newer.detail
+        );
+        for broken in [
+            || schema(SchemaError::Modified { version: 7 }),
+            || schema(SchemaError::Failed { version: 7 }),
+        ] {
+            let r = database(broken).await;
+            assert_eq!(r.status, "failed");
+            assert!(r.detail.contains("migration 7"), "{}", r.detail);
+        }
+        let down = database(|| {
+            Err(StoreError::Unavailable(Box::new(std::io::Error::other(
+                "connection refused",
+            ))))
+        })
+        .await;
+        assert_eq!(down.status, "failed");
+        assert!(
+            down.detail.ends_with("connection refused"),
+            "{}",
+            down.detail
+        );
+    }
 }

@@ -1,4 +1,4 @@
-//! The command line: `--config <file>` (or `CONFIG_FILE`) and `--help`.
+//! The command line: `--config <file>` (or `CONFIG_FILE`), `--migrate` and `--help`.
 
 use std::path::PathBuf;
 
@@ -9,14 +9,19 @@ use super::ConfigError;
 pub(crate) enum Command {
     /// Run with this config file (if any).
     Run(Option<PathBuf>),
+    /// Apply the database's pending migrations, with this config file (if
+    /// any), and exit.
+    Migrate(Option<PathBuf>),
     /// Print usage.
     Help,
 }
 
 /// Usage text for `--help`.
-pub(crate) const USAGE: &str = "usage: alertkit-server [--config <file.toml>]\n\n\
+pub(crate) const USAGE: &str = "usage: alertkit-server [--config <file.toml>] [--migrate]\n\n\
 The file may also be named by CONFIG_FILE; environment variables override it\n\
-(server.port -> SERVER_PORT). See examples/server/README.md for every key.";
+(server.port -> SERVER_PORT). See examples/server/README.md for every key.\n\n\
+--migrate  apply the database's pending migrations and exit (for replicas\n\
+           that run with DATABASE_MIGRATE=false)";
 
 /// Parses the arguments after the program name; `--config` wins over `config_file_env`.
 pub(crate) fn parse_args(
@@ -24,10 +29,12 @@ pub(crate) fn parse_args(
     config_file_env: Option<String>,
 ) -> Result<Command, ConfigError> {
     let mut file = None;
+    let mut migrate = false;
     let mut args = args.into_iter();
     while let Some(arg) = args.next() {
         match arg.as_str() {
             "-h" | "--help" => return Ok(Command::Help),
+            "--migrate" => migrate = true,
             "-c" | "--config" => {
                 let path = args
                     .next()
@@ -40,7 +47,10 @@ pub(crate) fn parse_args(
             },
         }
     }
-    Ok(Command::Run(file.or_else(|| {
-        config_file_env.filter(|v| !v.is_empty()).map(PathBuf::from)
-    })))
+    let file = file.or_else(|| config_file_env.filter(|v| !v.is_empty()).map(PathBuf::from));
+    Ok(if migrate {
+        Command::Migrate(file)
+    } else {
+        Command::Run(file)
+    })
 }

@@ -91,6 +91,10 @@ pub(crate) struct Database {
     /// append to an intake journal beside the database and record history
     /// in larger batches right after; `false` acknowledges after the history commit.
     pub(crate) journal: bool,
+    /// `database.migrate` (default `true`): apply pending migrations at
+    /// start; `false` only checks that they were applied (by `--migrate`
+    /// or another replica) and refuses to start otherwise.
+    pub(crate) migrate: bool,
 }
 
 /// Database backends.
@@ -469,6 +473,7 @@ fn database(raw: &Raw) -> Result<Database, ConfigError> {
             reason: "only SQLite keeps an intake journal; DATABASE_URL names PostgreSQL".to_owned(),
         });
     }
+    let migrate = raw.parse_or("database.migrate", true, parse_bool)?;
     if schema.is_some() && kind == DatabaseKind::Sqlite {
         return Err(ConfigError::Invalid {
             key: name_of(raw, "database.schema"),
@@ -481,6 +486,7 @@ fn database(raw: &Raw) -> Result<Database, ConfigError> {
         pool_size,
         schema,
         journal,
+        migrate,
     })
 }
 

@@ -32,6 +32,7 @@ keys! {
     "database.pool_size" => "DATABASE_POOL_SIZE",
     "database.schema" => "DATABASE_SCHEMA",
     "database.journal" => "DATABASE_JOURNAL",
+    "database.migrate" => "DATABASE_MIGRATE",
     "retention.days" => "RETENTION_DAYS",
     "retention.interval_seconds" => "RETENTION_INTERVAL_SECONDS",
     "redis.url" => "REDIS_URL",

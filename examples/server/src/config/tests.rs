@@ -308,6 +308,14 @@ fn the_command_line_names_the_file() {
     );
     assert_eq!(parse_args(args(&[]), None).unwrap(), Command::Run(None));
     assert_eq!(parse_args(args(&["-h"]), None).unwrap(), Command::Help);
+    assert_eq!(
+        parse_args(args(&["--migrate", "-c", "a.toml"]), None).unwrap(),
+        Command::Migrate(Some(PathBuf::from("a.toml")))
+    );
+    assert_eq!(
+        parse_args(args(&["--migrate"]), Some("b.toml".to_owned())).unwrap(),
+        Command::Migrate(Some(PathBuf::from("b.toml")))
+    );
     assert!(parse_args(args(&["--config"]), None).is_err());
     assert!(parse_args(args(&["--port", "1"]), None).is_err());
     let e = Config::load(Some(Path::new("/nonexistent/alertkit.toml")), env(&[]))
@@ -339,6 +347,7 @@ url = "postgres://alertkit@127.0.0.1:5432/alertkit"
 pool_size = 3
 schema = "alertkit_test"
 journal = false
+migrate = false
 [redis]
 url = "rediss://127.0.0.1:6379/0"
 ca_cert = "{}"
@@ -372,6 +381,7 @@ interval_seconds = 120
     assert_eq!(c.database.schema.as_deref(), Some("alertkit_test"));
     assert_eq!(c.database.pool_size, 3);
     assert!(!c.database.journal);
+    assert!(!c.database.migrate);
     assert_eq!(c.llm.as_ref().unwrap().base_url, "https://llm.example/v1");
     assert!(
         c.admin_api_key
@@ -442,6 +452,17 @@ fn the_journal_is_on_for_sqlite_and_refused_for_postgres() {
     .to_string();
     assert!(e.contains("DATABASE_JOURNAL"), "{e}");
     assert!(!e.contains("secret"), "{e}");
+}
+
+#[test]
+fn migrations_run_at_start_unless_turned_off() {
+    assert!(Config::load(None, env(&[])).unwrap().database.migrate);
+    let off = Config::load(None, env(&[("DATABASE_MIGRATE", "false")])).unwrap();
+    assert!(!off.database.migrate);
+    let e = Config::load(None, env(&[("DATABASE_MIGRATE", "later")]))
+        .unwrap_err()
+        .to_string();
+    assert!(e.contains("DATABASE_MIGRATE"), "{e}");
 }
 
 #[test]

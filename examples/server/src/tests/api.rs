@@ -256,7 +256,7 @@ async fn postgres_database_url_is_wired() {
             return;
         }
     };
-    let (pipeline, state) = build_plain(Arc::clone(&opened.store), cfg);
+    let (pipeline, state) = crate::build(opened.parts(), None, None, cfg);
     let app = api::router(state);
     // Unique per run: the schema outlives the test.
     let name = format!(
@@ -274,11 +274,9 @@ async fn postgres_database_url_is_wired() {
     let (status, ready) = call(&app, "GET", "/readyz", vec![]).await;
     assert_eq!(status, StatusCode::OK, "{ready}");
     assert_eq!(ready["checks"]["database"]["status"], "ok");
-    assert!(
-        ready["checks"]["database"]["detail"]
-            .as_str()
-            .unwrap()
-            .starts_with("postgres:")
+    assert_eq!(
+        ready["checks"]["database"]["detail"],
+        "postgres: reachable, migrations applied"
     );
     pipeline.shutdown().await;
     opened.close().await;
@@ -331,7 +329,8 @@ async fn cache_warm_classifies_the_firing_alerts() {
     let handoff = Arc::new(alertkit_core::layer::DirectHandoff::new(
         alertkit_core::layer::FanOut::new(),
     ));
-    let (pipeline, state) = crate::build(memory(), None, handoff, Some(classify), None, cfg);
+    let (pipeline, state) =
+        crate::build(super::parts(memory(), handoff), Some(classify), None, cfg);
     let app = api::router(state);
     let (status, _) = call(
         &app,

@@ -43,9 +43,7 @@ async fn alertmanager_to_store_classifier_and_target_and_back() {
     );
     let classify = Arc::new(Classify::build(&cfg).await.unwrap());
     let (pipeline, state) = build(
-        Arc::clone(&opened.store),
-        opened.journal(),
-        opened.handoff(),
+        opened.parts(),
         Some(classify),
         Some(Arc::clone(&publishing)),
         cfg,

@@ -29,8 +29,32 @@ pub(crate) fn build_plain(
     let handoff = Arc::new(alertkit_core::layer::DirectHandoff::new(
         alertkit_core::layer::FanOut::new(),
     ));
-    build(store, None, handoff, None, None, config)
+    build(parts(store, handoff), None, None, config)
 }
+
+/// `store` without a journal, handing off to `handoff`; its readiness
+/// probe is a lookup (an in-memory store has no schema).
+fn parts(
+    store: Arc<dyn alertkit_core::HistoryStore>,
+    handoff: Arc<dyn alertkit_core::Handoff>,
+) -> crate::store::Parts {
+    let probed = Arc::clone(&store);
+    crate::store::Parts {
+        store,
+        journal: None,
+        handoff,
+        probe: crate::api::Probe::database("memory", move || {
+            let store = Arc::clone(&probed);
+            async move {
+                store
+                    .get(alertkit_core::Fingerprint::from_u64(0))
+                    .await
+                    .map(drop)
+            }
+        }),
+    }
+}
+
 use crate::config::Config;
 
 fn memory() -> Arc<MemoryHistoryStore> {

@@ -70,14 +70,7 @@ async fn db_connection_gauges_are_set_when_scraped() {
     let pool = opened.pool_status();
     assert_eq!(pool.max, 4, "{pool:?}");
     assert!(pool.in_use + pool.idle <= pool.max, "{pool:?}");
-    let (pipeline, mut state) = crate::build(
-        Arc::clone(&opened.store),
-        opened.journal(),
-        opened.handoff(),
-        None,
-        None,
-        cfg,
-    );
+    let (pipeline, mut state) = crate::build(opened.parts(), None, None, cfg);
     state.database = Some(opened.clone());
     let app = api::router(state);
     // One alert through the journal sets the unrecorded-backlog gauge.
@@ -138,14 +131,7 @@ async fn readiness_reports_each_dependency() {
         Err(e) => panic!("{e}"),
     };
     let redis = classify.is_some();
-    let (_pipeline, state) = crate::build(
-        Arc::clone(&opened.store),
-        opened.journal(),
-        opened.handoff(),
-        classify,
-        None,
-        cfg,
-    );
+    let (_pipeline, state) = crate::build(opened.parts(), classify, None, cfg);
     let app = api::router(state);
     let (status, body) = call(&app, "GET", "/readyz", vec![]).await;
     assert_eq!(status, StatusCode::OK, "{body}");

@@ -33,14 +33,7 @@ async fn webhooks_are_delivered_to_the_configured_target_and_logged() {
         .unwrap(),
     );
     assert_eq!(publishing.mode(), "normal");
-    let (pipeline, state) = build(
-        Arc::clone(&opened.store),
-        opened.journal(),
-        opened.handoff(),
-        None,
-        Some(Arc::clone(&publishing)),
-        cfg,
-    );
+    let (pipeline, state) = build(opened.parts(), None, Some(Arc::clone(&publishing)), cfg);
     let app = crate::api::router(state);
 
     let (status, _) = call(
@@ -164,14 +157,7 @@ async fn simulation_records_instead_of_sending() {
             .unwrap(),
     );
     assert_eq!(publishing.mode(), "simulation");
-    let (pipeline, state) = build(
-        Arc::clone(&opened.store),
-        opened.journal(),
-        opened.handoff(),
-        None,
-        Some(Arc::clone(&publishing)),
-        cfg,
-    );
+    let (pipeline, state) = build(opened.parts(), None, Some(Arc::clone(&publishing)), cfg);
     let app = crate::api::router(state);
     let (status, _) = call(
         &app,

@@ -39,14 +39,7 @@ async fn simulation(tag: &str) -> Sim {
             .await
             .unwrap(),
     );
-    let (pipeline, state) = build(
-        Arc::clone(&opened.store),
-        opened.journal(),
-        opened.handoff(),
-        None,
-        Some(Arc::clone(&publishing)),
-        cfg,
-    );
+    let (pipeline, state) = build(opened.parts(), None, Some(Arc::clone(&publishing)), cfg);
     Sim {
         app: crate::api::router(state),
         pipeline,
