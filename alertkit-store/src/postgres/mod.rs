@@ -34,14 +34,16 @@ pub struct PostgresOptions {
     /// chain) or `verify-full` (and the host name), with `sslrootcert=` for a
     /// private CA (the Mozilla root bundle of `webpki-roots` is trusted too).
     pub url: String,
-    /// Schema holding alertkit's tables (created if missing); `None` uses
-    /// the connection's default `search_path`.
+    /// Schema holding alertkit's tables (created if missing when
+    /// migrating); `None` uses the connection's default `search_path`.
     pub schema: Option<String>,
     /// Apply pending migrations when opening (default `true`). When
     /// `false` (migrations applied separately), opening checks that the
     /// database holds exactly this build's migrations and otherwise fails
     /// with a [`SchemaError`](crate::SchemaError) naming the first
-    /// difference.
+    /// difference. It needs no privilege beyond reading
+    /// `_sqlx_migrations`: a role that may use the tables but not change
+    /// the schema can open the store this way.
     pub migrate: bool,
     /// Pool size.
     pub max_connections: u32,
@@ -140,7 +142,10 @@ impl PostgresHistoryStore {
             .connect_with(connect)
             .await
             .map_err(db)?;
-        if let Some(schema) = &options.schema {
+        // Only when migrating: `CREATE SCHEMA IF NOT EXISTS` needs the
+        // CREATE privilege on the database even when the schema exists, which
+        // a role that may not migrate usually lacks.
+        if let Some(schema) = options.schema.as_ref().filter(|_| options.migrate) {
             // The name is validated above; identifiers cannot be bound.
             let ddl = format!("CREATE SCHEMA IF NOT EXISTS {schema}");
             sqlx::query(sqlx::AssertSqlSafe(ddl))

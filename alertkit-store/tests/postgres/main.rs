@@ -454,3 +454,65 @@ async fn opening_without_migrating_checks_the_schema() {
         })
     ));
 }
+
+/// A role that may use alertkit's tables but not change the schema (no
+/// CREATE on the database) opens a migrated schema without migrating, and
+/// records: the store asks nothing of it beyond the tables.
+#[tokio::test]
+async fn a_role_without_ddl_rights_opens_without_migrating() {
+    let Some(migrated) = fresh().await else {
+        return;
+    };
+    let schema = sqlx_schema(&migrated).await;
+    let admin = sqlx::PgPool::connect(&url()).await.unwrap();
+    let role = format!("alertkit_user_{}", std::process::id());
+    let run = |sql: String| {
+        let admin = admin.clone();
+        async move { sqlx::query(sqlx::AssertSqlSafe(sql)).execute(&admin).await }
+    };
+    if run(format!("DROP OWNED BY {role}")).await.is_ok() {
+        run(format!("DROP ROLE {role}")).await.unwrap();
+    }
+    for sql in [
+        format!("CREATE ROLE {role} LOGIN PASSWORD 'alertkit-test'"),
+        format!("GRANT USAGE ON SCHEMA {schema} TO {role}"),
+        format!("GRANT SELECT, INSERT, UPDATE, DELETE ON ALL TABLES IN SCHEMA {schema} TO {role}"),
+        format!("GRANT USAGE, SELECT, UPDATE ON ALL SEQUENCES IN SCHEMA {schema} TO {role}"),
+    ] {
+        run(sql).await.unwrap();
+    }
+    // The same server and database as the role.
+    let base = url();
+    let rest = base
+        .split_once('@')
+        .map_or(base.as_str(), |(_, rest)| rest)
+        .trim_start_matches("postgres://")
+        .trim_start_matches("postgresql://");
+    let as_role = format!("postgres://{role}:alertkit-test@{rest}");
+
+    let mut options = PostgresOptions::new(as_role).schema(schema);
+    options.migrate = false;
+    let opened = PostgresHistoryStore::open_with(options).await;
+    let result = match &opened {
+        Ok(store) => {
+            let alert = Alert::firing(
+                LabelSet::from_pairs([("alertname", "NoDdl")]),
+                OffsetDateTime::now_utc(),
+            );
+            let fp = alert.fingerprint();
+            store
+                .record(&[Receipt::new(alert, OffsetDateTime::now_utc())])
+                .await
+                .map(|_| fp)
+                .map_err(|e| format!("record: {e:?}"))
+        }
+        Err(e) => Err(format!("open: {e:?}")),
+    };
+    if let Ok(store) = opened {
+        store.close().await;
+    }
+    run(format!("DROP OWNED BY {role}")).await.unwrap();
+    run(format!("DROP ROLE {role}")).await.unwrap();
+    let fp = result.unwrap();
+    assert!(migrated.get(fp).await.unwrap().is_some());
+}
